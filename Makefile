@@ -1,0 +1,65 @@
+# The deep-learning canon, twice. `make help` lists the targets; every target sets up .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
+BUILT :=
+FAST ?= 0
+export PYTHONPATH := $(CURDIR)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
+	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) 
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
+	@echo "  <project>              run a project's pipeline: $(PROJECTS) (FAST=1: a quick look)"
+
+setup: $(STAMP) ## build .venv from nothing (exact pins; does nothing when already built)
+
+$(STAMP): requirements.txt requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
+	touch $(STAMP)
+
+test: setup ## run the whole test suite (datasets from the cache, $REPRO_DATA_MIRROR or the network)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: setup ## ruff lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup ## ruff format and autofix
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+data: setup ## fetch and verify every dataset (cache, then $REPRO_DATA_MIRROR, then download)
+	$(PY) -m shared.data
+
+# ---- projects: `make <project>` runs its default pipeline (NumPy reference, PyTorch version, report) ----
+
+$(filter-out $(BUILT),$(PROJECTS)):
+	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1
+
+eval-%: setup ## eval-<project>: re-evaluate the committed weights on the test set beside their run record's claim
+	@if [ -f $*/evaluate.py ]; then $(PY) -m $*.evaluate; else echo "$*: not built yet (no committed weights)"; exit 1; fi
+
+bench-%: setup ## bench-<project>: NumPy vs PyTorch speed, side by side, ending with the ratio
+	@if [ -f $*/bench.py ]; then $(PY) -m $*.bench; else echo "$*: not built yet (no benchmark)"; exit 1; fi
+
+
+all: $(BUILT) reports ## every built project's pipeline, then all reports
+
+reports: setup ## regenerate every REPORT.md table and the README table from the run records
+	$(PY) -m shared.report --all
+
+tensorboard: setup ## serve the TensorBoard logs of every run (runs/)
+	$(PY) -m tensorboard.main --logdir runs --bind_all
+
+clean: ## remove caches and TensorBoard logs (keeps .venv, data/, results and committed weights)
+	rm -rf runs .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
