@@ -69,7 +69,9 @@ def load_torch(path, map_location="cpu"):
         raise UserError(f"checkpoint {path} not found: check the path or train first") from None
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"checkpoint {path} is unreadable or corrupt ({first}): delete it and retrain") from None
+        raise UserError(
+            f"checkpoint {path} is unreadable or corrupt ({first}): delete it and retrain"
+        ) from None
 
 
 def rng_state(generators=()):

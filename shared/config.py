@@ -39,7 +39,11 @@ def _apply_file(cfg, path):
     values = {}
     try:
         for node in ast.parse(source).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 values[node.targets[0].id] = ast.literal_eval(node.value)
     except (ValueError, SyntaxError) as e:
         raise UserError(f"--config={path}: only 'name = literal' lines are allowed ({e})") from None

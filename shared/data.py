@@ -81,15 +81,19 @@ def _digest(data, algorithm):
 def _check(data, expected, algorithm, what):
     got = _digest(data, algorithm)
     if got != expected:
-        raise DataError(f"{what} is corrupt ({algorithm} {got[:12]}..., expected {expected[:12]}...): "
-                        "delete it and run 'make data' again")
+        raise DataError(
+            f"{what} is corrupt ({algorithm} {got[:12]}..., expected {expected[:12]}...): "
+            "delete it and run 'make data' again"
+        )
 
 
 def _read_gz(path):
     try:
         return gzip.open(path, "rb").read()
     except (OSError, EOFError) as e:
-        raise DataError(f"{path} is corrupt or truncated ({e}): delete it and run 'make data' again") from None
+        raise DataError(
+            f"{path} is corrupt or truncated ({e}): delete it and run 'make data' again"
+        ) from None
 
 
 def _candidates(subdir, names):
@@ -130,8 +134,10 @@ def _fetch_into_cache(subdir, build):
 
 def _not_found(name, download_error):
     where = "data/" if "REPRO_DATA" not in os.environ else f"{cache_dir()}/"
-    raise DataError(f"{name} not found in {where} or $REPRO_DATA_MIRROR, and {download_error}: "
-                    "run 'make data' online or set REPRO_DATA_MIRROR to a mirror folder")
+    raise DataError(
+        f"{name} not found in {where} or $REPRO_DATA_MIRROR, and {download_error}: "
+        "run 'make data' online or set REPRO_DATA_MIRROR to a mirror folder"
+    )
 
 
 def _resolve(name, subdir, names, download):
@@ -171,7 +177,7 @@ def _parse_idx(raw, what):
     return data.reshape(shape)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mnist_cached(folder):
     arrays = []
     for name, (_, content_md5) in MNIST_FILES.items():
@@ -191,14 +197,18 @@ def load_mnist():
 
 # ---- CIFAR-10 --------------------------------------------------------------------------------------------
 
-CIFAR10_FILES = [f"train_{i:02d}.png" for i in range(50)] + [f"test_{i:02d}.png" for i in range(10)] + ["labels.npz"]
+CIFAR10_FILES = (
+    [f"train_{i:02d}.png" for i in range(50)] + [f"test_{i:02d}.png" for i in range(10)] + ["labels.npz"]
+)
 
 
 def _write_png_strips(folder, prefix, images):
     from PIL import Image
 
     for i in range(0, len(images), 1000):
-        Image.fromarray(images[i : i + 1000].reshape(-1, 32, 3)).save(folder / f"{prefix}_{i // 1000:02d}.png")
+        Image.fromarray(images[i : i + 1000].reshape(-1, 32, 3)).save(
+            folder / f"{prefix}_{i // 1000:02d}.png"
+        )
 
 
 def _download_cifar10(tmp):
@@ -218,7 +228,9 @@ def _download_cifar10(tmp):
 
     def stack(names):
         x = np.concatenate([batches[n][b"data"] for n in names]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        return np.ascontiguousarray(x), np.concatenate([batches[n][b"labels"] for n in names]).astype(np.uint8)
+        return np.ascontiguousarray(x), np.concatenate([batches[n][b"labels"] for n in names]).astype(
+            np.uint8
+        )
 
     x_train, y_train = stack([f"data_batch_{i}" for i in range(1, 6)])
     x_test, y_test = stack(["test_batch"])
@@ -233,10 +245,15 @@ def _download_cifar10(tmp):
 def _verify_cifar10(x_train, y_train, x_test, y_test, where):
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     for name, array in arrays.items():
-        _check(np.ascontiguousarray(array).tobytes(), CIFAR10_ARRAYS_SHA256[name], "sha256", f"CIFAR-10 {name} in {where}")
+        _check(
+            np.ascontiguousarray(array).tobytes(),
+            CIFAR10_ARRAYS_SHA256[name],
+            "sha256",
+            f"CIFAR-10 {name} in {where}",
+        )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cifar10_cached(folder):
     from PIL import Image
 
@@ -247,14 +264,18 @@ def _cifar10_cached(folder):
             try:
                 out.append(np.asarray(Image.open(path).convert("RGB")).reshape(-1, 32, 32, 3))
             except (OSError, ValueError) as e:
-                raise DataError(f"{path} is corrupt or truncated ({e}): delete it and run 'make data' again") from None
+                raise DataError(
+                    f"{path} is corrupt or truncated ({e}): delete it and run 'make data' again"
+                ) from None
         return np.concatenate(out)
 
     try:
         with np.load(folder / "labels.npz") as labels:
             y_train, y_test = labels["train"], labels["test"]
     except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{folder / 'labels.npz'} is corrupt ({e}): delete it and run 'make data' again") from None
+        raise DataError(
+            f"{folder / 'labels.npz'} is corrupt ({e}): delete it and run 'make data' again"
+        ) from None
     x_train, x_test = strips("train", 50), strips("test", 10)
     _verify_cifar10(x_train, y_train, x_test, y_test, str(folder))
     return _readonly(x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64))
@@ -278,7 +299,7 @@ def _download_shakespeare(tmp):
     _check((tmp / "input.txt").read_bytes(), SHAKESPEARE_SHA256, "sha256", "downloaded input.txt")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shakespeare_cached(folder):
     raw = (folder / "input.txt").read_bytes()
     _check(raw, SHAKESPEARE_SHA256, "sha256", str(folder / "input.txt"))
@@ -288,7 +309,9 @@ def _shakespeare_cached(folder):
 def load_shakespeare():
     """The 1,115,394-character tiny Shakespeare text (65 distinct characters). No official split: nanoGPT's
     convention is the first 90% for training, the last 10% for validation."""
-    return _shakespeare_cached(_resolve("tiny Shakespeare", "tinyshakespeare", ["input.txt"], _download_shakespeare))
+    return _shakespeare_cached(
+        _resolve("tiny Shakespeare", "tinyshakespeare", ["input.txt"], _download_shakespeare)
+    )
 
 
 # ---- IMDB ------------------------------------------------------------------------------------------------
@@ -301,8 +324,11 @@ def _imdb_jsonl(tar, split):
         if len(parts) == 4 and parts[1] == split and parts[2] in ("neg", "pos") and parts[3].endswith(".txt"):
             review_id = int(parts[3].split("_")[0])
             rows[int(parts[2] == "pos")][review_id] = tar.extractfile(member).read().decode("utf-8")
-    lines = [json.dumps({"text": rows[label][i], "label": label}, ensure_ascii=False) + "\n"
-             for label in (0, 1) for i in sorted(rows[label])]
+    lines = [
+        json.dumps({"text": rows[label][i], "label": label}, ensure_ascii=False) + "\n"
+        for label in (0, 1)
+        for i in sorted(rows[label])
+    ]
     return "".join(lines).encode("utf-8")
 
 
@@ -319,7 +345,7 @@ def _download_imdb(tmp):
     tar_path.unlink()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imdb_cached(folder):
     out = []
     for split in ("train", "test"):
@@ -358,10 +384,16 @@ def train_val_split(n, val_size, seed=0):
 
 def fetch_all():
     """Fetch and verify every dataset (the 'make data' target); prints where each one came from."""
-    for name, load, subdir in [("MNIST", load_mnist, "mnist"), ("CIFAR-10", load_cifar10, "cifar10"),
-                               ("tiny Shakespeare", load_shakespeare, "tinyshakespeare"), ("IMDB", load_imdb, "imdb")]:
+    for name, load, subdir in [
+        ("MNIST", load_mnist, "mnist"),
+        ("CIFAR-10", load_cifar10, "cifar10"),
+        ("tiny Shakespeare", load_shakespeare, "tinyshakespeare"),
+        ("IMDB", load_imdb, "imdb"),
+    ]:
         load()
-        source = "cache" if (cache_dir() / subdir).is_dir() and any((cache_dir() / subdir).iterdir()) else "mirror"
+        source = (
+            "cache" if (cache_dir() / subdir).is_dir() and any((cache_dir() / subdir).iterdir()) else "mirror"
+        )
         print(f"{name}: verified ({source})")
 
 

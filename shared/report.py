@@ -16,9 +16,15 @@ from shared.runrecord import load_run_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = ["mlp_mnist", "cnn_cifar", "char_rnn", "sentiment_lstm", "nanogpt", "vae_gan", "resnet_repro"]
-HEADLINE_METRIC = {"mlp_mnist": "test_acc", "cnn_cifar": "test_acc", "char_rnn": "val_loss",
-                   "sentiment_lstm": "test_acc", "nanogpt": "val_loss", "vae_gan": "test_elbo",
-                   "resnet_repro": "test_acc"}
+HEADLINE_METRIC = {
+    "mlp_mnist": "test_acc",
+    "cnn_cifar": "test_acc",
+    "char_rnn": "val_loss",
+    "sentiment_lstm": "test_acc",
+    "nanogpt": "val_loss",
+    "vae_gan": "test_elbo",
+    "resnet_repro": "test_acc",
+}
 
 
 def format_metric(name, value):
@@ -61,8 +67,10 @@ def render_table(records):
     for r in records:
         env = r.get("env", {})
         where = f"{env.get('cpu', '?')}, {env.get('torch_threads', '?')} threads, {env.get('device', '?')}"
-        lines.append(f"- `{r['run']}`: `{r['command']}` (commit {r['git_commit'][:12]}, {where}, "
-                     f"finished {r['finished_at']})")
+        lines.append(
+            f"- `{r['run']}`: `{r['command']}` (commit {r['git_commit'][:12]}, {where}, "
+            f"finished {r['finished_at']})"
+        )
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
@@ -106,8 +114,9 @@ def headline_row(project):
     for r in records:
         v = r["metrics"][metric]
         key = r["impl"]
-        if key not in best or (v < best[key]["metrics"][metric] if lower_is_better else
-                               v > best[key]["metrics"][metric]):
+        if key not in best or (
+            v < best[key]["metrics"][metric] if lower_is_better else v > best[key]["metrics"][metric]
+        ):
             best[key] = r
     return metric, best
 
@@ -120,15 +129,13 @@ def update_readme(readme_path=None):
             lines.append(f"| `{project}` | – | not built yet | not built yet | – |")
             continue
         metric, best = headline_row(project)
-
-        def cell(impl):
-            r = best.get(impl)
-            if r is None:
-                return "–"
-            return f"{format_metric(metric, r['metrics'][metric])} ({format_seconds(r['wall_time_s'])})"
-
-        lines.append(f"| `{project}` | {metric} | {cell('numpy')} | {cell('torch')} | "
-                     f"[REPORT]({project}/REPORT.md) |")
+        cells = [
+            f"{format_metric(metric, best[impl]['metrics'][metric])} ({format_seconds(best[impl]['wall_time_s'])})"
+            if impl in best
+            else "–"
+            for impl in ("numpy", "torch")
+        ]
+        lines.append(f"| `{project}` | {metric} | {cells[0]} | {cells[1]} | [REPORT]({project}/REPORT.md) |")
     text = readme_path.read_text()
     new = replace_block(text, "<!-- BEGIN projects -->", "<!-- END projects -->", "\n".join(lines))
     if new is None:

@@ -35,8 +35,9 @@ def _git_commit():
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -81,8 +82,23 @@ def _plain(value):
     return value
 
 
-def write_run_record(project, run, impl, model, dataset, metrics, history, params, wall_time_s, config, seed,
-                     group=None, device="cpu", notes=None, results_dir=None):
+def write_run_record(
+    project,
+    run,
+    impl,
+    model,
+    dataset,
+    metrics,
+    history,
+    params,
+    wall_time_s,
+    config,
+    seed,
+    group=None,
+    device="cpu",
+    notes=None,
+    results_dir=None,
+):
     """Write `<project>/results/<run>.json` and return its path.
 
     impl: "numpy" or "torch"; metrics: final figures (accuracies as fractions, e.g. test_acc);
@@ -112,7 +128,7 @@ def write_run_record(project, run, impl, model, dataset, metrics, history, param
         "env": environment(device),
         "seed": seed,
         "notes": notes,
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     out = Path(results_dir) if results_dir else ROOT / project / "results"
     path = out / f"{run}.json"

@@ -12,7 +12,9 @@ from shared.nn import Linear, softmax_cross_entropy
 def torch_training(steps, start=None):
     """A tiny dropout MLP trained on random batches; returns the state after `steps` more steps."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(16, 3)
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     step = 0
     if start is not None:

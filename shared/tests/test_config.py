@@ -27,8 +27,15 @@ def test_config_file_then_flags(tmp_path):
     assert (cfg.epochs, cfg.name, cfg.lr) == (1, "fast", 0.1)
 
 
-@pytest.mark.parametrize("argv, words", [(["--lrr=1"], "unknown flag --lrr"), (["--epochs=two"], "expected a int"),
-                                         (["--augment=maybe"], "true or false"), (["lr=1"], "--name=value")])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--lrr=1"], "unknown flag --lrr"),
+        (["--epochs=two"], "expected a int"),
+        (["--augment=maybe"], "true or false"),
+        (["lr=1"], "--name=value"),
+    ],
+)
 def test_bad_flags_are_one_line_errors(argv, words):
     with pytest.raises(UserError, match=words):
         parse_config(Config(), argv)

@@ -120,12 +120,17 @@ def test_corrupt_download_leaves_cache_untouched(monkeypatch, tmp_path):
 
 
 def test_cli_prints_one_line_not_a_traceback(tmp_path):
-    env = dict(os.environ, REPRO_DATA=str(tmp_path / "cache"), REPRO_DATA_MIRROR=str(tmp_path / "none"),
-               PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        REPRO_DATA=str(tmp_path / "cache"),
+        REPRO_DATA_MIRROR=str(tmp_path / "none"),
+        PYTHONPATH=str(ROOT),
+    )
     # a proxy that cannot be reached makes the download fail fast, as with no network
     env.update(http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
-    proc = subprocess.run([sys.executable, "-m", "shared.data"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.data"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: MNIST not found")

@@ -10,16 +10,41 @@ from shared.runrecord import load_run_records, write_run_record
 
 def record(tmp_path, run, impl, acc, group="headline"):
     return write_run_record(
-        project="mlp_mnist", run=run, impl=impl, model="mlp-800", dataset="mnist",
-        metrics={"test_acc": acc, "test_loss": 0.05}, history={"epoch": [1, 2], "val_acc": [0.9, acc]},
-        params=636_010, wall_time_s=123.4, config={"lr": 1e-3}, seed=0, group=group, results_dir=tmp_path,
+        project="mlp_mnist",
+        run=run,
+        impl=impl,
+        model="mlp-800",
+        dataset="mnist",
+        metrics={"test_acc": acc, "test_loss": 0.05},
+        history={"epoch": [1, 2], "val_acc": [0.9, acc]},
+        params=636_010,
+        wall_time_s=123.4,
+        config={"lr": 1e-3},
+        seed=0,
+        group=group,
+        results_dir=tmp_path,
     )
 
 
 def test_run_record_has_every_field(tmp_path):
     data = json.loads(record(tmp_path, "a", "numpy", 0.98).read_text())
-    for key in ["project", "run", "impl", "model", "dataset", "metrics", "history", "params", "wall_time_s",
-                "config", "command", "git_commit", "env", "seed", "finished_at"]:
+    for key in [
+        "project",
+        "run",
+        "impl",
+        "model",
+        "dataset",
+        "metrics",
+        "history",
+        "params",
+        "wall_time_s",
+        "config",
+        "command",
+        "git_commit",
+        "env",
+        "seed",
+        "finished_at",
+    ]:
         assert key in data, key
     assert data["command"].startswith("python") and data["env"]["numpy"]
     with pytest.raises(ValueError):
@@ -30,8 +55,10 @@ def test_report_round_trip_keeps_analysis(tmp_path):
     record(tmp_path, "np-run", "numpy", 0.9812)
     record(tmp_path, "torch-run", "torch", 0.9843)
     report_md = tmp_path / "REPORT.md"
-    report_md.write_text("# Title\n\nMy analysis.\n\n<!-- BEGIN table:headline -->\nstale\n<!-- END table:headline -->\n"
-                         "\nMore analysis.\n")
+    report_md.write_text(
+        "# Title\n\nMy analysis.\n\n<!-- BEGIN table:headline -->\nstale\n<!-- END table:headline -->\n"
+        "\nMore analysis.\n"
+    )
     report.update_report("mlp_mnist", report_path=report_md, results_dir=tmp_path)
     text = report_md.read_text()
     assert "My analysis." in text and "More analysis." in text and "stale" not in text
