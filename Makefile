@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT :=
+BUILT := mlp_mnist
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
@@ -41,6 +41,18 @@ data: setup ## fetch and verify every dataset (cache, then $REPRO_DATA_MIRROR, t
 	$(PY) -m shared.data
 
 # ---- projects: `make <project>` runs its default pipeline (NumPy reference, PyTorch version, report) ----
+
+MLP := $(PY) -m mlp_mnist.train
+mlp_mnist: setup ## NumPy and PyTorch MLPs on MNIST, same recipe, then REPORT.md (about 10 min; FAST=1: 1 min)
+ifeq ($(FAST),1)
+	$(MLP) --config=mlp_mnist/configs/fast.py --impl=numpy --run=fast-numpy
+	$(MLP) --config=mlp_mnist/configs/fast.py --impl=torch --run=fast-torch
+else
+	$(MLP) --config=mlp_mnist/configs/headline.py --impl=numpy --run=numpy-mlp-800x800
+	$(MLP) --config=mlp_mnist/configs/headline.py --impl=torch --run=torch-mlp-800x800
+endif
+	$(PY) -m mlp_mnist.figures
+	$(PY) -m shared.report mlp_mnist --readme
 
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1
