@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
-	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) 
+	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist 
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ else
 	$(MLP) --config=mlp_mnist/configs/headline.py --impl=numpy --run=numpy-mlp-800x800
 	$(MLP) --config=mlp_mnist/configs/headline.py --impl=torch --run=torch-mlp-800x800
 endif
+	$(PY) -m mlp_mnist.figures
+	$(PY) -m shared.report mlp_mnist --readme
+
+study-mlp_mnist: setup ## the MLP experiments: sweep, activations, optimizers, regularisation, init, augmented 99%
+	$(PY) -m mlp_mnist.studies --study=all
+	$(PY) -m mlp_mnist.init_study
 	$(PY) -m mlp_mnist.figures
 	$(PY) -m shared.report mlp_mnist --readme
 

@@ -88,10 +88,9 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """torch.optim.SGD: with g = grad + weight_decay * p,
-        buf = g (first step) | momentum * buf + (1 - dampening) * g;  g = g + momentum * buf (Nesterov) | buf;
-        p -= lr * g.
-    """
+    """torch.optim.SGD. With g = grad + weight_decay * p: the momentum buffer is buf = g on the first step and
+    buf = momentum * buf + (1 - dampening) * g afterwards; the step direction is g + momentum * buf (Nesterov)
+    or buf (plain momentum) or g (momentum 0); p -= lr * direction."""
 
     buffer_names = ("momentum_buffer",)
 
@@ -150,6 +149,8 @@ class Adam(Optimizer):
         t, lr, b1, b2, wd = self.step_count, self.lr, self.beta1, self.beta2, self.weight_decay
         step_size = lr / (1.0 - b1**t)
         bc2_sqrt = math.sqrt(1.0 - b2**t)
+        eps_c = self.eps * bc2_sqrt
+        inv_step_c = 1.0 / (step_size * bc2_sqrt) if step_size > 0 else 0.0
         ms, vs = self.state["exp_avg"], self.state["exp_avg_sq"]
         for i, p, g in self._pairs():
             if wd != 0:
@@ -169,12 +170,14 @@ class Adam(Optimizer):
             tmp *= 1.0 - b2
             v *= b2
             v += tmp
-            # p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps)
+            if step_size == 0:  # lr = 0: the moments still move, the parameters do not
+                continue
+            # p -= step_size * m / (sqrt(v) / c + eps), c = sqrt(bc2), computed with one pass fewer as
+            # p -= m / ((sqrt(v) + eps c) / (step_size c))   (equal up to float rounding)
             np.sqrt(v, out=tmp)
-            tmp /= bc2_sqrt
-            tmp += self.eps
+            tmp += eps_c
+            tmp *= inv_step_c
             np.divide(m, tmp, out=tmp)
-            tmp *= step_size
             p -= tmp
 
 

@@ -1,0 +1,186 @@
+"""The PNG figures of mlp_mnist/REPORT.md, drawn from run records, init_stats.json and committed weights.
+
+    python -m mlp_mnist.figures
+
+Draws only what the results/ folder has data for, so it works after `make mlp_mnist` alone and again after the
+studies.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from shared import plots
+from shared.checkpoint import load_npz, load_torch
+from shared.cli import run_main
+from shared.runrecord import load_run_records
+
+PROJECT_DIR = Path(__file__).resolve().parent
+RESULTS = PROJECT_DIR / "results"
+
+
+def curves(records, key, label=lambda r: r["run"]):
+    return {label(r): (r["history"]["epoch"], r["history"][key]) for r in records if key in r["history"]}
+
+
+def headline(records):
+    runs = [r for r in records if r["group"] in ("headline", "fast")]
+    if not runs:
+        return
+    plots.line_plot(
+        curves(runs, "train_loss"),
+        RESULTS / "headline_loss.png",
+        "epoch",
+        "training loss",
+        "Headline runs: training loss",
+        logy=True,
+    )
+    plots.line_plot(
+        curves(runs, "test_acc"),
+        RESULTS / "headline_test_acc.png",
+        "epoch",
+        "test accuracy",
+        "Headline runs: test accuracy per epoch",
+        hline=(0.985, "98.5% target"),
+    )
+
+
+def first_layer_weights():
+    """First-layer weights of the committed headline models, each hidden unit's 784 weights as a 28x28 image."""
+    for path in sorted((PROJECT_DIR / "checkpoints").glob("*-mlp-800x800*")):
+        if path.suffix == ".npz":
+            w = load_npz(path)["layers.0.W"].T  # (in, out) -> (out, in)
+        else:
+            w = load_torch(path)["0.weight"].numpy()
+        plots.image_grid(
+            w[:40].reshape(-1, 28, 28),
+            RESULTS / f"weights_{path.stem}.png",
+            ncols=10,
+            title=f"First-layer weights of {path.stem} (first 40 of {len(w)} units)",
+        )
+
+
+def sweep(records):
+    runs = [r for r in records if r["group"] == "sweep"]
+    if not runs:
+        return
+    series_acc, series_gap, series_time = {}, {}, {}
+    for depth in (2, 3, 5):
+        rows = sorted(
+            (r for r in runs if len(r["config"]["hidden"]) == depth), key=lambda r: r["config"]["hidden"][0]
+        )
+        widths = [r["config"]["hidden"][0] for r in rows]
+        series_acc[f"{depth} hidden layers"] = (widths, [r["metrics"]["test_acc"] for r in rows])
+        series_gap[f"{depth} hidden layers"] = (
+            widths,
+            [r["metrics"]["train_acc"] - r["metrics"]["test_acc"] for r in rows],
+        )
+        series_time[f"{depth} hidden layers"] = (widths, [r["wall_time_s"] for r in rows])
+    plots.line_plot(
+        series_acc,
+        RESULTS / "sweep_test_acc.png",
+        "width (units per hidden layer)",
+        "test accuracy",
+        "Depth x width: test accuracy",
+        logx=True,
+    )
+    plots.line_plot(
+        series_gap,
+        RESULTS / "sweep_gap.png",
+        "width (units per hidden layer)",
+        "train accuracy - test accuracy",
+        "Depth x width: overfitting gap",
+        logx=True,
+    )
+    plots.line_plot(
+        series_time,
+        RESULTS / "sweep_time.png",
+        "width (units per hidden layer)",
+        "training time (s)",
+        "Depth x width: training time",
+        logx=True,
+    )
+
+
+def group_curves(records, group, key, filename, title, ylabel, logy=False):
+    runs = [r for r in records if r["group"] == group]
+    if runs:
+        plots.line_plot(curves(runs, key), RESULTS / filename, "epoch", ylabel, title, logy=logy)
+
+
+def init_figures():
+    path = RESULTS / "init_stats.json"
+    if not path.exists():
+        return
+    results = json.loads(path.read_text())["results"]
+    for activation in ("tanh", "relu"):
+        for when in ("at_init", "after_training"):
+            rows = [r for r in results if r["activation"] == activation and when in r]
+            if not rows:
+                continue
+            for key, ylabel in (("activation_std", "activation std"), ("grad_norm", "||dL/dW||")):
+                series = {}
+                for r in rows:
+                    values = np.asarray(r[when][key], dtype=np.float64)
+                    values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+                    series[r["scheme"]] = (list(range(1, len(values) + 1)), values)
+                title = f"10-layer {activation} MLP, {when.replace('_', ' ')}: {ylabel} by layer"
+                plots.line_plot(
+                    series, RESULTS / f"init_{activation}_{key}_{when}.png", "layer", ylabel, title, logy=True
+                )
+
+
+def main(argv):
+    records = load_run_records("mlp_mnist")
+    headline(records)
+    first_layer_weights()
+    sweep(records)
+    group_curves(
+        records,
+        "activations",
+        "test_acc",
+        "activations_test_acc.png",
+        "Activations and losses: test accuracy",
+        "test accuracy",
+    )
+    group_curves(
+        records,
+        "optimizers",
+        "train_loss",
+        "optimizers_train_loss.png",
+        "Optimizers and schedules: training loss",
+        "training loss",
+        logy=True,
+    )
+    group_curves(
+        records,
+        "optimizers",
+        "test_acc",
+        "optimizers_test_acc.png",
+        "Optimizers and schedules: test accuracy",
+        "test accuracy",
+    )
+    group_curves(
+        records,
+        "regularization",
+        "val_acc",
+        "regularization_val_acc.png",
+        "Regularisation (10,000 training images): validation accuracy",
+        "validation accuracy",
+    )
+    group_curves(
+        records,
+        "regularization",
+        "train_loss",
+        "regularization_train_loss.png",
+        "Regularisation (10,000 training images): training loss",
+        "training loss",
+        logy=True,
+    )
+    init_figures()
+    print(f"figures written to {RESULTS.relative_to(PROJECT_DIR.parent)}/")
+
+
+if __name__ == "__main__":
+    run_main(main)
