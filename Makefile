@@ -5,13 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT := mlp_mnist
+BUILT := mlp_mnist char_rnn
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
-	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist 
+	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -59,6 +59,33 @@ study-mlp_mnist: setup ## the MLP experiments: sweep, activations, optimizers, r
 	$(PY) -m mlp_mnist.init_study
 	$(PY) -m mlp_mnist.figures
 	$(PY) -m shared.report mlp_mnist --readme
+
+CHAR := $(PY) -m char_rnn.train
+# The NumPy runs and the PyTorch run train side by side, one core each (all use 1 thread), so the pipeline
+# takes as long as the 60-minute PyTorch run rather than the sum of the three.
+char_rnn: setup ## char-level RNN/LSTM on tiny Shakespeare, NumPy and PyTorch side by side, then REPORT.md (~65 min; FAST=1: 1 min)
+ifeq ($(FAST),1)
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=rnn --run=fast-numpy-rnn
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=lstm --run=fast-numpy-lstm
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=torch --cell=lstm --run=fast-torch-lstm
+else
+	$(MAKE) -j2 --no-print-directory char_rnn-numpy char_rnn-torch
+endif
+	$(PY) -m char_rnn.figures
+	$(PY) -m shared.report char_rnn --readme
+
+char_rnn-numpy:
+	$(CHAR) --config=char_rnn/configs/rnn_numpy.py --progress=false
+	$(CHAR) --config=char_rnn/configs/lstm_numpy.py --progress=false
+
+char_rnn-torch:
+	$(CHAR) --config=char_rnn/configs/lstm_torch.py --progress=false
+
+study-char_rnn: setup ## RNN vs LSTM at equal parameters (~346k) and equal training time (10 min each)
+	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_rnn.py
+	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_lstm.py
+	$(PY) -m char_rnn.figures
+	$(PY) -m shared.report char_rnn --readme
 
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1

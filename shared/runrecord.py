@@ -137,6 +137,7 @@ def write_run_record(
 
 
 def load_run_records(project, results_dir=None):
-    """All run records of a project, sorted by run name."""
+    """All run records of a project, sorted by run name (other JSON files in results/ are skipped)."""
     folder = Path(results_dir) if results_dir else ROOT / project / "results"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    return [r for r in records if isinstance(r, dict) and {"run", "impl", "metrics"} <= r.keys()]

@@ -1,0 +1,165 @@
+"""The PyTorch character-level language model: (one-hot or nn.Embedding) -> nn.RNN(tanh) | nn.LSTM (stacked,
+dropout between layers) -> nn.Linear, batch first. The same network as scratch.CharLM, written with torch.nn.
+
+    model = CharRNN(vocab_size=65, hidden_size=384, cell="lstm", num_layers=2, dropout=0.25)
+    logits, state = model(x)                      # x (B, T) long -> logits (B, T, V), final (h, c)
+    logits, state = model(x_next, detach(state))  # truncated BPTT: carry the state, cut the graph
+    ids = model.sample([lookup[c] for c in "ROMEO:"], 500, temperature=0.8, top_k=None, rng=np.random.default_rng(0))
+
+Initialisation and biases follow scratch.CharLM so that the two implementations start from, and can be copied
+into, each other: weights U(-1/sqrt(H), 1/sqrt(H)) (torch's default), one bias per recurrent layer (torch's
+bias_hh is kept at zero and frozen when `single_bias=True`, the default), the LSTM forget-gate bias at 1. The
+parameter count is then exactly scratch.CharLM's. `to_scratch(model)` and `twin.copy_numpy_to_torch` convert
+weights in either direction.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from char_rnn.scratch import CharLM
+from char_rnn.scratch import _pick as pick_next
+from char_rnn.twin import TorchCharLM, copy_numpy_to_torch
+
+__all__ = ["CharRNN", "detach", "to_scratch", "from_scratch"]
+
+
+def detach(state):
+    """Cut the autograd graph behind a carried state (h or (h, c)); None stays None."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class CharRNN(TorchCharLM):
+    """Character-level RNN/LSTM language model.
+
+    vocab_size: characters; hidden_size: H; cell: "lstm" | "rnn"; num_layers: stacked recurrent layers;
+    embed_dim: size of a learned nn.Embedding, or None/0 for one-hot input (the first layer's input weights
+    then play the embedding); dropout: between stacked layers, training only (nn.LSTM's `dropout`);
+    forget_bias: initial LSTM forget-gate bias; single_bias: freeze torch's redundant bias_hh at zero.
+
+    forward(x (B, T) long, state=None) -> (logits (B, T, V), state), state (h,) = (L, B, H) tensors.
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        hidden_size,
+        cell="lstm",
+        num_layers=1,
+        embed_dim=None,
+        dropout=0.0,
+        forget_bias=1.0,
+        single_bias=True,
+    ):
+        if cell not in ("lstm", "rnn"):
+            raise ValueError(f"cell must be 'lstm' or 'rnn', got {cell!r}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        embed_dim = int(embed_dim) if embed_dim else None
+        super().__init__(
+            vocab_size, hidden_size, cell, num_layers, embed_dim, dropout if num_layers > 1 else 0.0
+        )
+        self.config = dict(
+            vocab_size=int(vocab_size),
+            hidden_size=int(hidden_size),
+            cell=cell,
+            num_layers=int(num_layers),
+            embed_dim=embed_dim,
+            dropout=float(dropout),
+        )
+        self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
+        self.forget_bias, self.single_bias = float(forget_bias), bool(single_bias)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """scratch.CharLM's scheme: U(+-1/sqrt(H)) weights and head bias, zero recurrent biases, forget bias."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        H = self.hidden_size
+        with torch.no_grad():
+            for name, p in self.rnn.named_parameters():
+                if name.startswith("weight"):
+                    p.uniform_(-bound, bound)
+                else:
+                    p.zero_()
+                    if self.cell == "lstm" and name.startswith("bias_ih"):
+                        p[H : 2 * H] = self.forget_bias
+                if name.startswith("bias_hh"):
+                    p.requires_grad_(not self.single_bias)
+            self.head.weight.uniform_(-bound, bound)
+            self.head.bias.uniform_(-bound, bound)
+            if self.embed is not None:
+                self.embed.weight.normal_()
+
+    def num_params(self):
+        """Trainable parameters (equal to scratch.CharLM.num_params() with single_bias)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def init_state(self, batch, device=None):
+        """Zero state for `batch` streams: h or (h, c), each (num_layers, batch, H)."""
+        device = device or self.head.weight.device
+        dtype = self.head.weight.dtype
+        zeros = lambda: torch.zeros(self.num_layers, batch, self.hidden_size, device=device, dtype=dtype)  # noqa: E731
+        return (zeros(), zeros()) if self.cell == "lstm" else zeros()
+
+    @torch.no_grad()
+    def sample(self, prime_ids, length, temperature=1.0, top_k=None, rng=None):
+        """Generate `length` characters after `prime_ids` (non-empty); returns the new ids (int64 array).
+
+        The same rule as scratch.CharLM.sample (and the same draws for the same numpy `rng`): temperature 0 is
+        argmax, otherwise a draw from softmax(logits / temperature), optionally restricted to the top_k."""
+        prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
+        if prime.size == 0:
+            raise ValueError("prime_ids must contain at least one id")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        rng = np.random.default_rng() if rng is None else rng
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        out = np.empty(length, dtype=np.int64)
+        try:
+            logits, state = self(torch.from_numpy(prime)[None].to(device))
+            for n in range(length):
+                out[n] = pick_next(logits[0, -1].double().cpu().numpy(), temperature, top_k, rng)
+                logits, state = self(torch.tensor([[out[n]]], device=device), state)
+        finally:
+            self.train(was_training)
+        return out
+
+    def loss(self, x, y, state=None):
+        """Mean cross-entropy (nats/char) of x (B, T) against y (B, T) -> (loss, final state)."""
+        logits, state = self(x, state)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
+
+
+def from_scratch(np_model):
+    """A CharRNN with exactly the weights of a scratch.CharLM (float32)."""
+    return copy_numpy_to_torch(np_model, CharRNN(**np_model.config))
+
+
+def to_scratch(model, dtype=np.float32):
+    """A scratch.CharLM with the weights of a CharRNN (bias_ih + bias_hh become scratch's single bias)."""
+    c = model.config
+    np_model = CharLM(**c, rng=np.random.default_rng(0), dtype=dtype)
+    sd = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
+    weights = {}
+    if np_model.embed is not None:
+        weights["embed.W"] = sd["embed.weight"]
+    for k in range(c["num_layers"]):
+        weights[f"cell{k}.Wx"] = sd[f"rnn.weight_ih_l{k}"].T
+        weights[f"cell{k}.Wh"] = sd[f"rnn.weight_hh_l{k}"].T
+        weights[f"cell{k}.b"] = sd[f"rnn.bias_ih_l{k}"] + sd[f"rnn.bias_hh_l{k}"]
+    weights["head.W"] = sd["head.weight"].T
+    weights["head.b"] = sd["head.bias"]
+    np_model.load_state_dict({k: v.astype(dtype) for k, v in weights.items()})
+    return np_model
