@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
-	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch
+	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -54,9 +54,22 @@ endif
 	$(PY) -m mlp_mnist.figures
 	$(PY) -m shared.report mlp_mnist --readme
 
+# AP2.1: each broken setup diagnosed, then again after each fix (log name:preset:fix flags); logs go into REPORT.md
+DIAGNOSE_CASES := lr_too_high:lr_too_high: lr_too_high_fixed:lr_too_high:--lr=0.05 \
+	zero_init:zero_init: zero_init_fixed:zero_init:--init=he \
+	deep_sigmoid:unnormalised_deep_sigmoid: deep_sigmoid_normalised:unnormalised_deep_sigmoid:--normalise=true \
+	deep_sigmoid_relu:unnormalised_deep_sigmoid:--normalise=true,--activation=relu,--init=he,--lr=0.01 \
+	wrong_backward:wrong_backward: wrong_backward_fixed:wrong_backward:--broken= healthy:healthy:
+diagnose-mlp_mnist: setup ## run mlp_mnist.diagnose on four broken setups and their fixes (logs in results/)
+	@set -e; for case in $(DIAGNOSE_CASES); do name=$${case%%:*}; rest=$${case#*:}; preset=$${rest%%:*}; \
+		flags=$$(echo $${rest#*:} | tr , ' '); out=mlp_mnist/results/diagnose_$$name.txt; \
+		$(PY) -m mlp_mnist.diagnose --preset=$$preset $$flags > $$out; echo "$$name: $$(tail -n 1 $$out)"; \
+	done
+
 study-mlp_mnist: setup ## the MLP experiments: sweep, activations, optimizers, regularisation, init, augmented 99%
 	$(PY) -m mlp_mnist.studies --study=all
 	$(PY) -m mlp_mnist.init_study
+	$(MAKE) --no-print-directory diagnose-mlp_mnist
 	$(PY) -m mlp_mnist.figures
 	$(PY) -m shared.report mlp_mnist --readme
 
@@ -93,8 +106,9 @@ $(filter-out $(BUILT),$(PROJECTS)):
 eval-%: setup ## eval-<project>: re-evaluate the committed weights on the test set beside their run record's claim
 	@if [ -f $*/evaluate.py ]; then $(PY) -m $*.evaluate; else echo "$*: not built yet (no committed weights)"; exit 1; fi
 
-bench-%: setup ## bench-<project>: NumPy vs PyTorch speed, side by side, ending with the ratio
-	@if [ -f $*/bench.py ]; then $(PY) -m $*.bench; else echo "$*: not built yet (no benchmark)"; exit 1; fi
+bench-%: setup ## bench-<project>: NumPy vs PyTorch speed side by side, ending with the ratio (kept in results/bench.txt)
+	@if [ ! -f $*/bench.py ]; then echo "$*: not built yet (no benchmark)"; exit 1; fi
+	@mkdir -p $*/results && set -o pipefail && $(PY) -m $*.bench | tee $*/results/bench.txt
 
 
 all: $(BUILT) reports ## every built project's pipeline, then all reports

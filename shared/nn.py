@@ -71,7 +71,7 @@ class ReLU(Layer):
 
     def forward(self, x, training=True):
         self.mask = x > 0
-        return x * self.mask
+        return np.maximum(x, 0)
 
     def backward(self, grad):
         return grad * self.mask

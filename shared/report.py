@@ -4,7 +4,8 @@
     python -m shared.report --readme         # README.md headline table between <!-- BEGIN projects --> markers
 
 Every number in a generated table comes from a results/*.json file that a real run wrote; text outside the
-markers is hand-written analysis and is kept as it is. A group with records but no markers in REPORT.md gets
+markers is hand-written analysis and is kept as it is. `<!-- BEGIN file:results/x.txt -->` blocks are filled with
+the named file's text (benchmark output, diagnosis logs), as the command that wrote it printed it. A group with records but no markers in REPORT.md gets
 a new section appended at the end.
 """
 
@@ -101,8 +102,19 @@ def update_report(project, report_path=None, results_dir=None):
         if new is None:
             new = text.rstrip("\n") + f"\n\n## Runs: {group}\n\n{begin}\n{render_table(rows)}\n{end}\n"
         text = new
+    text = include_files(text, report_path.parent)
     report_path.write_text(text)
     return report_path, len(records)
+
+
+def include_files(text, folder):
+    """Fill every <!-- BEGIN file:PATH --> ... <!-- END file:PATH --> block with the text of PATH (relative to
+    the report's folder), fenced as it is: benchmark output, diagnosis logs, samples. A missing file says so."""
+    for path in re.findall(r"<!-- BEGIN file:(\S+) -->", text):
+        source = folder / path
+        body = f"```\n{source.read_text().rstrip()}\n```" if source.exists() else f"({path} not generated yet)"
+        text = replace_block(text, f"<!-- BEGIN file:{path} -->", f"<!-- END file:{path} -->", body)
+    return text
 
 
 def headline_row(project):

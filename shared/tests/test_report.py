@@ -76,3 +76,12 @@ def test_format_metric():
     assert report.format_metric("test_acc", 0.98765) == "98.77%"
     assert report.format_metric("val_loss", 1.46971) == "1.47"
     assert report.format_seconds(995) == "16 min 35 s"
+
+
+def test_file_blocks_are_filled_from_result_files(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bench.txt").write_text("numpy/torch epoch time ratio: 1.10\n")
+    text = "<!-- BEGIN file:results/bench.txt -->\nold\n<!-- END file:results/bench.txt -->\n"
+    text += "<!-- BEGIN file:results/none.txt -->\n<!-- END file:results/none.txt -->\n"
+    out = report.include_files(text, tmp_path)
+    assert "ratio: 1.10" in out and "old" not in out and "none.txt not generated yet" in out
