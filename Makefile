@@ -14,7 +14,8 @@ export PYTHONPATH := $(CURDIR)
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:[^#]*## /\t/' | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
+		| awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
 	@echo "  <project>              run a project's pipeline: $(PROJECTS) (FAST=1: a quick look)"
 
 setup: $(STAMP) ## build .venv from nothing (exact pins; does nothing when already built)
@@ -103,10 +104,10 @@ study-char_rnn: setup ## RNN vs LSTM at equal parameters (~346k) and equal train
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1
 
-eval-%: setup ## eval-<project>: re-evaluate the committed weights on the test set beside their run record's claim
+$(addprefix eval-,$(PROJECTS)): eval-%: setup ## re-evaluate the committed weights on the test set beside their run record's claim
 	@if [ -f $*/evaluate.py ]; then $(PY) -m $*.evaluate; else echo "$*: not built yet (no committed weights)"; exit 1; fi
 
-bench-%: setup ## bench-<project>: NumPy vs PyTorch speed side by side, ending with the ratio (kept in results/bench.txt)
+$(addprefix bench-,$(PROJECTS)): bench-%: setup ## NumPy vs PyTorch speed side by side, ending with the ratio (kept in results/bench.txt)
 	@if [ ! -f $*/bench.py ]; then echo "$*: not built yet (no benchmark)"; exit 1; fi
 	@mkdir -p $*/results && set -o pipefail && $(PY) -m $*.bench | tee $*/results/bench.txt
 

@@ -10,9 +10,7 @@ NumPy and PyTorch epochs alternate (so a neighbour's load hits both alike) and e
 The last line is `numpy/torch epoch time ratio: X.XX`.
 """
 
-import ctypes
 import dataclasses
-import glob
 import os
 import statistics
 import sys
@@ -22,6 +20,7 @@ import numpy as np
 
 from shared.cli import UserError, run_main
 from shared.config import parse_config
+from shared.threads import blas_threads, set_threads
 
 
 @dataclasses.dataclass
@@ -37,42 +36,7 @@ class BenchConfig:
     seed: int = 0
 
 
-# ---- OpenBLAS thread control (NumPy's wheel ships scipy-openblas; symbol names differ between builds)
-
-_GET = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
-_SET = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
-
-
-def _openblas():
-    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
-        try:
-            return ctypes.CDLL(path)
-        except OSError:
-            continue
-    return None
-
-
-def _first_symbol(lib, names):
-    for name in names:
-        fn = getattr(lib, name, None) if lib is not None else None
-        if fn is not None:
-            return fn
-    return None
-
-
-def blas_threads(set_to=None):
-    """OpenBLAS's thread count (after setting it to `set_to` if given); None if it cannot be found."""
-    lib = _openblas()
-    if set_to:
-        setter = _first_symbol(lib, _SET)
-        if setter is None:
-            raise UserError(
-                "--threads: cannot find OpenBLAS's set_num_threads; set OPENBLAS_NUM_THREADS instead"
-            )
-        setter(ctypes.c_int(set_to))
-    getter = _first_symbol(lib, _GET)
-    return int(getter()) if getter is not None else None
+# OpenBLAS/torch thread control lives in shared.threads; blas_threads stays importable from here.
 
 
 def _load():
@@ -152,7 +116,8 @@ def run_bench(cfg, log=print):
     from mlp_mnist.scratch import build_mlp
     from shared.optim import Adam
 
-    threads = blas_threads(cfg.threads or None)
+    set_threads(cfg.threads)  # 0: keep the libraries' own counts
+    threads = blas_threads()
     if threads is None:
         threads = cfg.threads or os.cpu_count()
         log(f"warning: cannot query OpenBLAS's thread count; assuming {threads}")

@@ -22,7 +22,7 @@ def evaluate_weights(weights_path):
     record = json.loads(record_path.read_text())
     fields = {f.name for f in dataclasses.fields(Config)}
     config = {k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items() if k in fields}
-    cfg = check(dataclasses.replace(Config(), **config, device="cpu"))
+    cfg = check(dataclasses.replace(Config(), **{**config, "device": "cpu"}))
     impl = build(cfg)
     impl.set_weights(load_npz(weights_path) if weights_path.suffix == ".npz" else load_torch(weights_path))
     (_, _), (x_test, y_test) = load_mnist()
