@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT := mlp_mnist char_rnn
+BUILT := mlp_mnist cnn_cifar char_rnn
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
-	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch
+	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
+	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -73,6 +74,34 @@ study-mlp_mnist: setup ## the MLP experiments: sweep, activations, optimizers, r
 	$(MAKE) --no-print-directory diagnose-mlp_mnist
 	$(PY) -m mlp_mnist.figures
 	$(PY) -m shared.report mlp_mnist --readme
+
+CNN := $(PY) -m cnn_cifar.train
+# NumPy on one core, the two PyTorch runs on the other (all 1 thread): ~45 min instead of ~70 in a row.
+cnn_cifar: setup ## NumPy and PyTorch CNNs on CIFAR-10, then REPORT.md (~45 min predicted; FAST=1: 3 min)
+ifeq ($(FAST),1)
+	$(CNN) --config=cnn_cifar/configs/simple_numpy.py --config=cnn_cifar/configs/fast.py --run=fast-numpy-simplecnn
+	$(CNN) --config=cnn_cifar/configs/simple_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-simplecnn
+	$(CNN) --config=cnn_cifar/configs/lenet_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-lenet
+	$(PY) -m cnn_cifar.fast94 --epochs=1 --train_subset=4000 --tta=0 --run=fast-fast94 --group=fast
+else
+	$(MAKE) -j2 --no-print-directory cnn_cifar-numpy cnn_cifar-torch
+endif
+	$(PY) -m cnn_cifar.figures
+	$(PY) -m shared.report cnn_cifar --readme
+
+cnn_cifar-numpy:
+	$(CNN) --config=cnn_cifar/configs/simple_numpy.py --threads=1 --progress=false
+
+cnn_cifar-torch:
+	$(CNN) --config=cnn_cifar/configs/simple_torch.py --threads=1 --progress=false
+	$(CNN) --config=cnn_cifar/configs/lenet_torch.py --threads=1 --progress=false
+
+study-cnn_cifar: setup ## augmentation ablation, transfer learning (pretrained vs scratch), the fast 94% CNN
+	$(CNN) --config=cnn_cifar/configs/noaug_torch.py --threads=1 --progress=false
+	$(PY) -m cnn_cifar.transfer
+	$(PY) -m cnn_cifar.fast94 --save_weights
+	$(PY) -m cnn_cifar.figures
+	$(PY) -m shared.report cnn_cifar --readme
 
 CHAR := $(PY) -m char_rnn.train
 # The NumPy runs and the PyTorch run train side by side, one core each (all use 1 thread), so the pipeline

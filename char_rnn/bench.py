@@ -9,21 +9,25 @@ the median of `iters` steps is reported after `warmup` untimed steps. The last l
 `numpy/torch step time ratio: X.XX`.
 """
 
-import os
 import sys
+
+from shared.threads import set_threads  # imports neither numpy nor torch
 
 
 def _threads_from_argv(argv, default=2):
     for arg in argv:
         if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return str(default)
+            try:
+                return int(arg.split("=", 1)[1])
+            except ValueError:
+                return default  # argparse reports the bad value below
+    return default
 
 
-# BLAS thread pools are sized when numpy / torch load, so the thread count goes into the environment first.
-_THREADS = _threads_from_argv(sys.argv[1:])
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _THREADS
+# BLAS thread pools are sized when numpy / torch load, so the thread count is set before they are imported
+# (run as a script; importing this module elsewhere leaves the caller's thread settings alone).
+if __name__ == "__main__":
+    set_threads(_threads_from_argv(sys.argv[1:]))
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

@@ -1,0 +1,587 @@
+"""A fast CNN trained from scratch to >= 94% CIFAR-10 test accuracy on a CPU (curriculum 5.3, AP3.1).
+
+    python -m cnn_cifar.fast94                                   # the headline run (configs/fast94.py values)
+    python -m cnn_cifar.fast94 --epochs=1 --train_subset=10000 --tta=0 --run=fast94-look   # a quick look
+    python -m cnn_cifar.fast94 --epochs=10 --run=fast94-10ep --save_weights
+
+The recipe is our implementation of the public speed-run line Page (2018, "How to train your ResNet") ->
+hlb-CIFAR10 (tysam-code, 2023) -> airbench94 (Jordan 2024, arXiv 2404.00498) -> airbench94 with Muon
+(Jordan 2024, same network and 8 instead of 9.9 epochs):
+
+* Network (about 2M parameters): a frozen 2x2 patch-whitening convolution (filters = eigenvectors of the
+  covariance of 2x2 training patches / sqrt(eigenvalue), each with both signs) + GELU, then three blocks
+  conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU of widths 64/256/256, a 3x3 max-pool and a
+  bias-free linear head whose output is divided by the width. BatchNorm keeps its scale fixed at 1 and uses
+  fast running statistics (momentum 0.6); every 3x3 conv starts as an identity map on its first channels.
+* Optimisation: convolution filters with Muon (Nesterov momentum, then the update is orthogonalised by a
+  Newton-Schulz iteration and each filter bank is renormalised), the BN shifts, the whitening bias and the head
+  with Nesterov SGD. Batch 2000, label smoothing 0.2, summed loss, all learning rates decaying linearly to 0;
+  the whitening bias trains only during the first 3 epochs.
+* Data: random translation by up to 2 pixels (reflect padding) and the "alternating" flip (each image is
+  flipped in every other epoch, starting from a random half), built on whole batches of uint8 tensors.
+* Evaluation: test-time augmentation over 6 views (identity and mirror, and both shifted one pixel up-left and
+  down-right), on the whole test set.
+* CPU speed: bfloat16 autocast (BatchNorm statistics stay fp32), channels_last tensors, whole dataset in one
+  tensor (no per-image DataLoader), torch.set_num_threads(--threads).
+
+Each epoch ends with an atomic checkpoint in cnn_cifar/checkpoints/resume/<run>.pt: rerunning the same command
+resumes exactly from it (--resume=false starts over). The wall clock counts everything from loading the data
+to the final test-set evaluation, resumed sessions included. A finished run writes cnn_cifar/results/<run>.json
+(group "fast94"), TensorBoard scalars under runs/cnn_cifar/<run>, and with --save_weights its weights (fp32,
+about 8 MB) to cnn_cifar/checkpoints/<run>.pt.
+"""
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from shared.checkpoint import load_torch, save_torch
+from shared.cli import UserError, check_finite, run_main
+from shared.config import parse_config
+
+PROJECT_DIR = Path(__file__).resolve().parent
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+@dataclasses.dataclass
+class Config:
+    run: str = "fast94"  # name of the run record, checkpoint and TensorBoard folder
+    epochs: float = 10.0  # passes over the training set (fractions allowed)
+    batch_size: int = 2000
+    widths: tuple = (64, 256, 256)  # channels of the three conv blocks
+    lr: float = 0.24  # Muon step size for the conv filters (an update has singular values near 1)
+    muon_momentum: float = 0.6
+    bias_lr: float = 0.053  # SGD for the BatchNorm shifts and the whitening bias
+    head_lr: float = 0.67  # SGD for the linear head
+    momentum: float = 0.85  # Nesterov momentum of that SGD
+    weight_decay: float = 2e-6  # per example in the batch, on the SGD parameters
+    label_smoothing: float = 0.2
+    bn_momentum: float = 0.6  # weight of the old running statistics
+    whiten_bias_epochs: float = 3.0  # the whitening bias trains for this long, then is frozen
+    translate: int = 2  # random shifts of up to this many pixels (reflect padding); 0 = none
+    flip: str = "alternate"  # alternate | random | none
+    tta: int = 2  # test-time augmentation: 0 none, 1 mirror, 2 mirror + one-pixel shifts (6 views)
+    eval_every: int = 0  # also evaluate (with --tta) every this many epochs, for time_to_94_s; 0 = at the end
+    precision: str = "bf16"  # bf16 (autocast) | fp32
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the network (slower overall on a 2-core CPU, see REPORT)
+    threads: int = 0  # torch threads; 0 = torch's default (one per core)
+    train_subset: int = 0  # train on a seeded random subset of this many images (0 = all 50,000)
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | auto
+    group: str = "fast94"  # the REPORT.md table this run belongs to
+    save_weights: bool = False  # keep the final weights in cnn_cifar/checkpoints/<run>.pt
+    resume: bool = True
+    progress: bool = True
+
+
+def check(cfg):
+    if cfg.flip not in ("alternate", "random", "none"):
+        raise UserError(f"--flip={cfg.flip}: choose one of alternate, random, none")
+    if cfg.precision not in ("bf16", "fp32"):
+        raise UserError(f"--precision={cfg.precision}: choose bf16 or fp32")
+    if cfg.tta not in (0, 1, 2):
+        raise UserError(f"--tta={cfg.tta}: choose 0 (none), 1 (mirror) or 2 (mirror and shifts)")
+    if not (cfg.epochs > 0 and cfg.batch_size >= 1 and cfg.lr > 0 and cfg.train_subset >= 0):
+        raise UserError("need --epochs > 0, --batch_size >= 1, --lr > 0 and --train_subset >= 0")
+    if not 0 <= cfg.translate <= 8 or cfg.eval_every < 0 or cfg.threads < 0:
+        raise UserError("need 0 <= --translate <= 8, --eval_every >= 0 and --threads >= 0")
+    widths = tuple(cfg.widths) if isinstance(cfg.widths, (list, tuple)) else ()
+    if len(widths) != 3 or not all(isinstance(w, int) and w > 0 for w in widths):
+        raise UserError(f"--widths={cfg.widths}: expected three positive integers, e.g. --widths=64,256,256")
+    if cfg.train_subset and cfg.train_subset < 10:
+        raise UserError("--train_subset must be 0 (all images) or at least 10")
+    return dataclasses.replace(cfg, widths=widths)
+
+
+# ---- the network ------------------------------------------------------------------------------------------
+
+
+class FrozenScaleBN(nn.BatchNorm2d):
+    """BatchNorm with the scale fixed at 1 (only the shift learns) and fast-moving running statistics."""
+
+    def __init__(self, channels, momentum=0.6):
+        # torch's momentum is the weight of the new batch: 1 - 0.6 keeps 60% of the old estimate per step
+        super().__init__(channels, eps=1e-12, momentum=1.0 - momentum)
+        self.weight.requires_grad_(False)
+
+
+class IdentityInitConv(nn.Conv2d):
+    """3x3 'same' convolution without bias; the first min(in, out) filters start as the identity map."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__(c_in, c_out, kernel_size=3, padding=1, bias=False)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        with torch.no_grad():
+            n = min(self.in_channels, self.out_channels)
+            self.weight[:n].zero_()
+            self.weight[torch.arange(n), torch.arange(n), 1, 1] = 1.0
+
+
+class Block(nn.Module):
+    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU (pooling before BN quarters its cost)."""
+
+    def __init__(self, c_in, c_out, bn_momentum):
+        super().__init__()
+        self.conv1 = IdentityInitConv(c_in, c_out)
+        self.norm1 = FrozenScaleBN(c_out, bn_momentum)
+        self.conv2 = IdentityInitConv(c_out, c_out)
+        self.norm2 = FrozenScaleBN(c_out, bn_momentum)
+
+    def forward(self, x):
+        x = F.gelu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
+        return F.gelu(self.norm2(self.conv2(x)))
+
+
+class FastNet(nn.Module):
+    """Patch-whitening stem, three conv blocks, global 3x3 max-pool, a bias-free linear head scaled by 1/width.
+
+    Input: normalised images (N, 3, 32, 32); output: logits (N, 10).
+    """
+
+    def __init__(self, widths=(64, 256, 256), bn_momentum=0.6, whiten_size=2):
+        super().__init__()
+        stem = 2 * 3 * whiten_size**2
+        self.whiten = nn.Conv2d(3, stem, whiten_size, bias=True)
+        self.whiten.weight.requires_grad_(False)
+        with torch.no_grad():
+            self.whiten.bias.zero_()
+        chans = (stem, *widths)
+        self.blocks = nn.ModuleList(Block(a, b, bn_momentum) for a, b in zip(chans[:-1], chans[1:]))
+        self.head = nn.Linear(widths[-1], 10, bias=False)
+        with torch.no_grad():
+            self.head.weight.div_(self.head.weight.std())
+
+    @torch.no_grad()
+    def init_whitening(self, images, eps=5e-4):
+        """Set the stem to the whitening transform of the k x k patches of `images` (N, 3, H, W normalised).
+
+        The filters are the eigenvectors of the patch covariance divided by sqrt(eigenvalue + eps), once with
+        each sign, so that after the GELU both halves of every whitened direction survive.
+        """
+        k = self.whiten.kernel_size[0]
+        patches = images.double().unfold(2, k, 1).unfold(3, k, 1)  # N, 3, H', W', k, k
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
+        cov = patches.T @ patches / len(patches)
+        eigval, eigvec = torch.linalg.eigh(cov)
+        filters = (eigvec.T / torch.sqrt(eigval.clamp_min(0) + eps)[:, None]).reshape(-1, 3, k, k)
+        self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
+
+    def forward(self, x, whiten_bias_grad=True):
+        bias = self.whiten.bias if whiten_bias_grad else self.whiten.bias.detach()
+        x = F.gelu(F.conv2d(x, self.whiten.weight, bias))
+        for block in self.blocks:
+            x = block(x)
+        x = F.max_pool2d(x, 3).flatten(1)
+        return self.head(x) / x.shape[1]
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---- Muon --------------------------------------------------------------------------------------------------
+
+
+def orthogonalize(g, steps=3, eps=1e-7):
+    """Push the singular values of matrix g towards 1 while keeping its singular vectors.
+
+    A quintic Newton-Schulz iteration X <- aX + b(XX^T)X + c(XX^T)^2 X on g / |g|_F (so every singular value
+    starts in (0, 1]); the coefficients make the map steep near 0, and 3 steps leave the singular values
+    roughly in [0.5, 1.5], which trains as well as exact orthogonalisation (Jordan et al. 2024, Muon).
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.float() / (g.norm() + eps)
+    wide = x.shape[0] <= x.shape[1]
+    if not wide:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * (gram @ gram)) @ x
+    return x if wide else x.T
+
+
+class Muon(torch.optim.Optimizer):
+    """MomentUm Orthogonalized by Newton-schulz, for conv filters (out, in, kh, kw) seen as out x (in*kh*kw).
+
+    Each step: Nesterov momentum on the gradient, the filter bank is rescaled to Frobenius norm sqrt(out)
+    (so the step size is relative), then it moves by -lr times the orthogonalised momentum.
+    """
+
+    def __init__(self, params, lr, momentum=0.6, nesterov=True):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            mu = group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p.grad)
+                buf = state["momentum_buffer"].mul_(mu).add_(p.grad)
+                direction = p.grad.add(buf, alpha=mu) if group["nesterov"] else buf
+                p.mul_(math.sqrt(p.shape[0]) / p.norm())
+                update = orthogonalize(direction.reshape(p.shape[0], -1)).reshape(p.shape)
+                p.add_(update.to(p.dtype), alpha=-group["lr"])
+
+
+def make_optimizers(model, cfg):
+    """Muon for the conv filters; Nesterov SGD for the whitening bias, the BN shifts and the head.
+
+    The SGD weight decay is stated per example (x batch size) and divided by each group's learning rate, so that
+    the decay per step does not depend on it (it still follows the schedule).
+    """
+    filters = [p for p in model.parameters() if p.ndim == 4 and p.requires_grad]
+    norm_biases = [m.bias for m in model.modules() if isinstance(m, FrozenScaleBN)]
+    wd = cfg.weight_decay * cfg.batch_size
+    groups = [
+        dict(params=[model.whiten.bias], lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr),
+        dict(params=norm_biases, lr=cfg.bias_lr, weight_decay=wd / cfg.bias_lr),
+        dict(params=[model.head.weight], lr=cfg.head_lr, weight_decay=wd / cfg.head_lr),
+    ]
+    sgd = torch.optim.SGD(groups, lr=cfg.bias_lr, momentum=cfg.momentum, nesterov=True)
+    muon = Muon(filters, lr=cfg.lr, momentum=cfg.muon_momentum)
+    for opt in (sgd, muon):
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]
+    return sgd, muon
+
+
+def set_learning_rates(sgd, muon, step, total_steps, whiten_steps):
+    """Linear decay to 0 over the run; the whitening bias decays to 0 over its own (shorter) span."""
+    whiten_group, *rest = sgd.param_groups
+    whiten_group["lr"] = whiten_group["initial_lr"] * max(0.0, 1 - step / max(1, whiten_steps))
+    for group in rest + muon.param_groups:
+        group["lr"] = group["initial_lr"] * (1 - step / total_steps)
+
+
+# ---- data on whole batches of tensors ----------------------------------------------------------------------
+
+
+def to_nchw(images):
+    """uint8 (N, 32, 32, 3) NHWC numpy -> uint8 torch (N, 3, 32, 32)."""
+    return torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()
+
+
+def normalize(images_u8, channels_last=True):
+    """uint8 (N, 3, H, W) -> float32 standardised with the CIFAR-10 channel statistics."""
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1) * 255
+    x = (images_u8.float() - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def reflect_pad(images_u8, pad):
+    if pad == 0:
+        return images_u8
+    return F.pad(images_u8.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
+
+
+def crop_flip(padded, shifts, flips, size=32):
+    """Crop size x size windows at per-image offsets shifts (B, 2) from padded (B, C, H, W), mirroring the
+    rows with flips (B,) bool; one gather for the whole batch."""
+    b = len(padded)
+    ar = torch.arange(size)
+    rows = shifts[:, 0:1] + ar  # (B, size)
+    cols = shifts[:, 1:2] + ar
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    n = torch.arange(b)[:, None, None, None]
+    c = torch.arange(padded.shape[1])[None, :, None, None]
+    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class EpochSampler:
+    """Shuffled batches of augmented training images, drawn from one seeded torch.Generator (resumable).
+
+    Alternating flip: each image gets a random bit once; in even epochs the images whose bit is set are
+    mirrored, in odd epochs the others, so every image is seen both ways in every pair of epochs.
+    """
+
+    def __init__(self, images_u8, labels, cfg):
+        self.padded = reflect_pad(images_u8, cfg.translate)
+        self.labels = labels
+        self.cfg = cfg
+        self.n = len(labels)
+        self.batch_size = min(cfg.batch_size, self.n)
+        self.steps_per_epoch = self.n // self.batch_size  # the last partial batch is dropped
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.flip_bits = torch.rand(self.n, generator=torch.Generator().manual_seed(cfg.seed + 1)) < 0.5
+
+    def epoch(self, epoch):
+        cfg = self.cfg
+        order = torch.randperm(self.n, generator=self.gen)
+        for i in range(self.steps_per_epoch):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            shifts = torch.randint(0, 2 * cfg.translate + 1, (len(idx), 2), generator=self.gen)
+            if cfg.flip == "alternate":
+                flips = self.flip_bits[idx] ^ bool(epoch % 2)
+            elif cfg.flip == "random":
+                flips = torch.rand(len(idx), generator=self.gen) < 0.5
+            else:
+                flips = torch.zeros(len(idx), dtype=torch.bool)
+            x = crop_flip(self.padded[idx], shifts, flips)
+            yield normalize(x, cfg.channels_last), self.labels[idx]
+
+
+# ---- evaluation with test-time augmentation ----------------------------------------------------------------
+
+
+def autocast(device, precision):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+@torch.no_grad()
+def predict(model, images_u8, tta=2, batch_size=2000, precision="bf16", channels_last=True):
+    """Logits (N, 10) float32 for uint8 images (N, 3, 32, 32), averaged over the TTA views:
+    tta=0 the image; 1: the image and its mirror; 2: those (weight 1/4 each) and the image shifted one pixel
+    up-left and down-right (reflect padding), each also mirrored (weight 1/8 each)."""
+    device = next(model.parameters()).device
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    was_training = model.training
+    model.eval()
+
+    def mirror_avg(v):
+        logits = model(v.contiguous(memory_format=layout)).float()
+        if tta == 0:
+            return logits
+        return 0.5 * (logits + model(v.flip(-1).contiguous(memory_format=layout)).float())
+
+    out = []
+    for i in range(0, len(images_u8), batch_size):
+        x = normalize(images_u8[i : i + batch_size], channels_last).to(device)
+        with autocast(device, precision):
+            logits = mirror_avg(x)
+            if tta == 2:
+                padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                shifted = [padded[:, :, :-2, :-2], padded[:, :, 2:, 2:]]
+                logits = 0.5 * logits + 0.25 * sum(mirror_avg(v) for v in shifted)
+        out.append(logits.cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model, images_u8, labels, **kwargs):
+    """(accuracy, mean cross-entropy) on uint8 images (N, 3, 32, 32) and int64 labels."""
+    logits = predict(model, images_u8, **kwargs)
+    labels = torch.as_tensor(labels)
+    return (logits.argmax(1) == labels).float().mean().item(), F.cross_entropy(logits, labels).item()
+
+
+# ---- training ----------------------------------------------------------------------------------------------
+
+
+def build_model(cfg, device="cpu"):
+    model = FastNet(cfg.widths, cfg.bn_momentum).to(device)
+    return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
+
+
+def model_name(cfg):
+    return f"airbench-style-muon-{'-'.join(map(str, cfg.widths))}"
+
+
+def load_data(cfg):
+    """uint8 (N, 3, 32, 32) train/test tensors and int64 labels; train is a seeded subset if asked."""
+    from shared.data import load_cifar10
+
+    (x_train, y_train), (x_test, y_test) = load_cifar10()
+    if cfg.train_subset:
+        keep = np.random.default_rng(cfg.seed).permutation(len(x_train))[: cfg.train_subset]
+        x_train, y_train = x_train[np.sort(keep)], y_train[np.sort(keep)]
+    labels = lambda y: torch.from_numpy(np.array(y, dtype=np.int64))  # noqa: E731
+    return to_nchw(x_train), labels(y_train), to_nchw(x_test), labels(y_test)
+
+
+def train_step(model, sgd, muon, x, y, cfg, device, whiten_bias_grad):
+    with autocast(device, cfg.precision):
+        logits = model(x, whiten_bias_grad=whiten_bias_grad)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="sum")
+    loss.backward()
+    sgd.step()
+    muon.step()
+    model.zero_grad(set_to_none=True)
+    return loss.item() / len(y), (logits.argmax(1) == y).sum().item()
+
+
+def save_state(path, model, sgd, muon, sampler, state):
+    save_torch(
+        path,
+        {
+            "model": model.state_dict(),
+            "sgd": sgd.state_dict(),
+            "muon": muon.state_dict(),
+            "generator": sampler.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "meta": json.dumps(state),
+        },
+    )
+
+
+def load_state(path, model, sgd, muon, sampler):
+    saved = load_torch(path)
+    model.load_state_dict(saved["model"])
+    sgd.load_state_dict(saved["sgd"])
+    muon.load_state_dict(saved["muon"])
+    sampler.gen.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    return json.loads(saved["meta"])
+
+
+def train(cfg, out_dir=None):
+    """Train per cfg; returns (model, run record path). out_dir (tests) replaces cnn_cifar/ for every output."""
+    from shared.metrics import MetricsLogger
+    from shared.runrecord import write_run_record
+    from shared.seeding import pick_device
+
+    cfg = check(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    clock = time.perf_counter()
+    x_train, y_train, x_test, y_test = load_data(cfg)
+    sampler = EpochSampler(x_train, y_train, cfg)
+    model = build_model(cfg, device)
+    sgd, muon = make_optimizers(model, cfg)
+    forward = torch.compile(model) if cfg.compile else model
+
+    spe = sampler.steps_per_epoch
+    total_steps = max(1, round(cfg.epochs * spe))
+    whiten_steps = round(cfg.whiten_bias_epochs * spe)
+    n_epochs = math.ceil(total_steps / spe)
+
+    out = Path(out_dir) if out_dir else PROJECT_DIR
+    resume_path = out / "checkpoints" / "resume" / f"{cfg.run}.pt"
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "progress")}
+    config_json = json.dumps(settings, sort_keys=True, default=list)
+    state = {
+        "epoch": 0,
+        "step": 0,
+        "history": {},
+        "elapsed": 0.0,
+        "time_to_94_s": None,
+        "config": config_json,
+    }
+    if cfg.resume and resume_path.exists():
+        state = load_state(resume_path, model, sgd, muon, sampler)
+        if state["config"] != config_json:
+            raise UserError(
+                f"{resume_path} was made with different settings: pass --resume=false to start over, "
+                "or --run=<new name>"
+            )
+        print(f"resuming {cfg.run} from epoch {state['epoch']}")
+    else:
+        model.init_whitening(normalize(x_train[:5000], cfg.channels_last).to(device))
+
+    log_dir = out / "runs" / cfg.run if out_dir else None
+    logger = MetricsLogger("cnn_cifar", cfg.run, log_dir=log_dir, purge_step=state["step"] or None)
+    history, step = state["history"], state["step"]
+    start = clock - state["elapsed"]
+    eval_kwargs = dict(tta=cfg.tta, precision=cfg.precision, channels_last=cfg.channels_last)
+    model.train()
+    for epoch in range(state["epoch"], n_epochs):
+        total, correct, seen = 0.0, 0, 0
+        bar = tqdm(
+            sampler.epoch(epoch),
+            total=min(spe, total_steps - step),
+            desc=f"{cfg.run} epoch {epoch + 1}/{n_epochs}",
+            leave=False,
+            disable=not cfg.progress,
+            mininterval=1.0,
+        )
+        for x, y in bar:
+            if step >= total_steps:
+                break
+            set_learning_rates(sgd, muon, step, total_steps, whiten_steps)
+            x, y = x.to(device), y.to(device)
+            loss, hits = train_step(forward, sgd, muon, x, y, cfg, device, step < whiten_steps)
+            check_finite(loss, "training loss", step)
+            total, correct, seen = total + loss * len(y), correct + hits, seen + len(y)
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{muon.param_groups[0]['lr']:.3f}")
+            logger.scalar("train/loss", loss, step)
+            logger.scalar("train/lr_filters", muon.param_groups[0]["lr"], step)
+            step += 1
+        row = {"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen}
+        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
+            row["test_acc"], row["test_loss"] = evaluate(model, x_test, y_test, **eval_kwargs)
+            if row["test_acc"] >= 0.94 and state["time_to_94_s"] is None:
+                state["time_to_94_s"] = time.perf_counter() - start
+        row["time_s"] = time.perf_counter() - start
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+        logger.scalars({k: v for k, v in row.items() if k != "epoch"}, step, prefix="epoch/")
+        shown = f"  test acc {row['test_acc']:.4f}" if "test_acc" in row else ""
+        print(
+            f"{cfg.run} epoch {epoch + 1:2d}/{n_epochs}: train loss {row['train_loss']:.4f}  "
+            f"train acc {row['train_acc']:.4f}{shown}  ({row['time_s']:.0f} s)",
+            flush=True,
+        )
+        state.update(epoch=epoch + 1, step=step, history=history, elapsed=time.perf_counter() - start)
+        save_state(resume_path, model, sgd, muon, sampler, state)
+
+    test_acc, test_loss = evaluate(model, x_test, y_test, **eval_kwargs)
+    wall = time.perf_counter() - start
+    if test_acc >= 0.94 and state["time_to_94_s"] is None:
+        state["time_to_94_s"] = wall
+    logger.scalar("final/test_acc", test_acc, step)
+    logger.close()
+    metrics = {
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "tta": cfg.tta,
+        "train_acc_last_epoch": history["train_acc"][-1],
+        "epochs_run": len(history["epoch"]),
+        "steps": step,
+        "time_to_94_s": state["time_to_94_s"],
+    }
+    if cfg.save_weights:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_torch(out / "checkpoints" / f"{cfg.run}.pt", {"model": weights, "widths": list(cfg.widths)})
+    path = write_run_record(
+        project="cnn_cifar",
+        run=cfg.run,
+        impl="torch",
+        model=model_name(cfg),
+        dataset="cifar10",
+        metrics=metrics,
+        history=history,
+        params=num_params(model),
+        wall_time_s=wall,
+        config=cfg,
+        seed=cfg.seed,
+        group=cfg.group,
+        device=device,
+        notes=f"wall clock includes data loading and the final test evaluation (TTA level {cfg.tta})",
+        results_dir=out / "results" if out_dir else None,
+    )
+    print(f"{cfg.run}: test accuracy {test_acc:.4f} (TTA {cfg.tta}) in {wall:.0f} s -> {path}")
+    return model, path
+
+
+def load_weights(path, device="cpu"):
+    """Rebuild a FastNet from a --save_weights file; returns the model in eval mode."""
+    saved = load_torch(path, map_location=device)
+    model = FastNet(tuple(saved["widths"])).to(device).to(memory_format=torch.channels_last)
+    model.load_state_dict(saved["model"])
+    return model.eval()
+
+
+def main(argv):
+    train(parse_config(Config(), argv))
+
+
+if __name__ == "__main__":
+    run_main(main)
