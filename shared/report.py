@@ -112,7 +112,9 @@ def include_files(text, folder):
     the report's folder), fenced as it is: benchmark output, diagnosis logs, samples. A missing file says so."""
     for path in re.findall(r"<!-- BEGIN file:(\S+) -->", text):
         source = folder / path
-        body = f"```\n{source.read_text().rstrip()}\n```" if source.exists() else f"({path} not generated yet)"
+        body = (
+            f"```\n{source.read_text().rstrip()}\n```" if source.exists() else f"({path} not generated yet)"
+        )
         text = replace_block(text, f"<!-- BEGIN file:{path} -->", f"<!-- END file:{path} -->", body)
     return text
 

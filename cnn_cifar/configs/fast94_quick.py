@@ -1,4 +1,4 @@
-# A quick look at the fast94 pipeline (about 2-3 min on 2 idle cores): 1 epoch on 10,000 images, no TTA.
+# A quick look at the fast94 pipeline (about 1 min on 2 idle cores): 1 epoch on 10,000 images, no TTA.
 # The run name starts with fast- so its record stays out of git (.gitignore).
 run = "fast-fast94"
 epochs = 1.0

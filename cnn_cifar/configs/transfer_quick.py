@@ -1,4 +1,4 @@
-# A quick look at the transfer sweep (about 3 min on 2 idle cores): the two smallest sizes, 400 test images.
+# A quick look at the transfer sweep (about 2 min on 2 idle cores): the two smallest sizes, 400 test images.
 # The run names start with fast- so their records stay out of git (.gitignore).
 prefix = "fast-transfer"
 sizes = (100, 500)
