@@ -109,12 +109,16 @@ def update_report(project, report_path=None, results_dir=None):
 
 def include_files(text, folder):
     """Fill every <!-- BEGIN file:PATH --> ... <!-- END file:PATH --> block with the text of PATH (relative to
-    the report's folder), fenced as it is: benchmark output, diagnosis logs, samples. A missing file says so."""
+    the report's folder): benchmark output and logs fenced as they are, .md files as markdown. A missing file
+    says so."""
     for path in re.findall(r"<!-- BEGIN file:(\S+) -->", text):
         source = folder / path
-        body = (
-            f"```\n{source.read_text().rstrip()}\n```" if source.exists() else f"({path} not generated yet)"
-        )
+        if not source.exists():
+            body = f"({path} not generated yet)"
+        elif source.suffix == ".md":  # already markdown: included as it is
+            body = source.read_text().rstrip()
+        else:
+            body = f"```\n{source.read_text().rstrip()}\n```"
         text = replace_block(text, f"<!-- BEGIN file:{path} -->", f"<!-- END file:{path} -->", body)
     return text
 
@@ -139,8 +143,13 @@ def update_readme(readme_path=None):
     readme_path = Path(readme_path) if readme_path else ROOT / "README.md"
     lines = ["| project | metric | NumPy (from scratch) | PyTorch | report |", "|---|---|---|---|---|"]
     for project in PROJECTS:
-        if not (ROOT / project / "results").exists():
+        if not (ROOT / project / "scratch.py").exists():
             lines.append(f"| `{project}` | – | not built yet | not built yet | – |")
+            continue
+        if not (ROOT / project / "results").exists():
+            lines.append(
+                f"| `{project}` | – | no run recorded yet | no run recorded yet | [REPORT]({project}/REPORT.md) |"
+            )
             continue
         metric, best = headline_row(project)
         cells = [
