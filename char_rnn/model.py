@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from char_rnn.scratch import CharLM
+from char_rnn.scratch import CharLM, sampling_inputs
 from char_rnn.scratch import _pick as pick_next
 from char_rnn.twin import TorchCharLM, copy_numpy_to_torch
 
@@ -115,14 +115,7 @@ class CharRNN(TorchCharLM):
 
         The same rule as scratch.CharLM.sample (and the same draws for the same numpy `rng`): temperature 0 is
         argmax, otherwise a draw from softmax(logits / temperature), optionally restricted to the top_k."""
-        prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-        if prime.size == 0:
-            raise ValueError("prime_ids must contain at least one id")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-        rng = np.random.default_rng() if rng is None else rng
+        prime, rng = sampling_inputs(prime_ids, temperature, top_k, rng)
         was_training = self.training
         self.eval()
         device = self.head.weight.device

@@ -508,14 +508,7 @@ class CharLM:
         an int64 array (length,). temperature scales the logits (p ~ softmax(logits / temperature)); temperature 0
         is argmax (greedy) decoding, its limit. top_k keeps only the k most likely characters. The training state
         is saved and restored; layer caches are overwritten, so do not call this between forward and backward."""
-        prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-        if prime.size == 0:
-            raise ValueError("prime_ids must contain at least one id")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-        rng = np.random.default_rng() if rng is None else rng
+        prime, rng = sampling_inputs(prime_ids, temperature, top_k, rng)
         saved = self.state
         self.reset_state(1)
         out = np.empty(length, dtype=np.int64)
@@ -527,6 +520,18 @@ class CharLM:
         finally:
             self.state = saved
         return out
+
+
+def sampling_inputs(prime_ids, temperature, top_k, rng):
+    """Validate sample()'s arguments: (prime ids as an int64 vector, a numpy Generator)."""
+    prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
+    if prime.size == 0:
+        raise ValueError("prime_ids must contain at least one id")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+    return prime, (np.random.default_rng() if rng is None else rng)
 
 
 def _pick(logits, temperature, top_k, rng):
