@@ -76,13 +76,14 @@ study-mlp_mnist: setup ## the MLP experiments: sweep, activations, optimizers, r
 	$(PY) -m shared.report mlp_mnist --readme
 
 CNN := $(PY) -m cnn_cifar.train
-# NumPy on one core, the two PyTorch runs on the other (all 1 thread): ~45 min instead of ~70 in a row.
-cnn_cifar: setup ## NumPy and PyTorch CNNs on CIFAR-10, then REPORT.md (~45 min predicted; FAST=1: 3 min)
+# NumPy on one core, the two PyTorch runs on the other (all 1 thread): ~25 min instead of ~38 in a row.
+cnn_cifar: setup ## NumPy and PyTorch CNNs on CIFAR-10, then REPORT.md (~25 min predicted; FAST=1: ~5 min)
 ifeq ($(FAST),1)
 	$(CNN) --config=cnn_cifar/configs/simple_numpy.py --config=cnn_cifar/configs/fast.py --run=fast-numpy-simplecnn
 	$(CNN) --config=cnn_cifar/configs/simple_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-simplecnn
 	$(CNN) --config=cnn_cifar/configs/lenet_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-lenet
 	$(PY) -m cnn_cifar.fast94 --epochs=1 --train_subset=4000 --tta=0 --run=fast-fast94 --group=fast
+	$(PY) -m cnn_cifar.transfer --config=cnn_cifar/configs/transfer_quick.py
 else
 	$(MAKE) -j2 --no-print-directory cnn_cifar-numpy cnn_cifar-torch
 endif
@@ -99,7 +100,7 @@ cnn_cifar-torch:
 study-cnn_cifar: setup ## augmentation ablation, transfer learning (pretrained vs scratch), the fast 94% CNN
 	$(CNN) --config=cnn_cifar/configs/noaug_torch.py --threads=1 --progress=false
 	$(PY) -m cnn_cifar.transfer
-	$(PY) -m cnn_cifar.fast94 --save_weights
+	$(PY) -m cnn_cifar.fast94 --config=cnn_cifar/configs/fast94.py --save_weights
 	$(PY) -m cnn_cifar.figures
 	$(PY) -m shared.report cnn_cifar --readme
 

@@ -35,6 +35,14 @@ def detach(state):
     return state.detach()
 
 
+def _like(state, dtype):
+    """The state in the parameters' dtype: under bf16 autocast nn.LSTM returns bf16 states, and the carried
+    cell state should keep fp32's precision from chunk to chunk."""
+    if isinstance(state, tuple):
+        return tuple(s.to(dtype) for s in state)
+    return state.to(dtype)
+
+
 class CharRNN(TorchCharLM):
     """Character-level RNN/LSTM language model.
 
@@ -132,7 +140,8 @@ class CharRNN(TorchCharLM):
     def loss(self, x, y, state=None):
         """Mean cross-entropy (nats/char) of x (B, T) against y (B, T) -> (loss, final state)."""
         logits, state = self(x, state)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+        return loss, _like(state, self.head.weight.dtype)
 
 
 def from_scratch(np_model):

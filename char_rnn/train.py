@@ -68,6 +68,7 @@ class Config:
     seed: int = 0
     threads: int = 1  # BLAS / torch threads
     device: str = "cpu"  # torch only: cpu | auto | cuda | mps
+    precision: str = "fp32"  # torch only: fp32 | bf16 (autocast for the training step; evaluation stays fp32)
     group: str = "headline"  # the REPORT.md table this run belongs to
     save_weights: bool = False  # keep the final weights in char_rnn/checkpoints/<run>.npz|.pt (< 10 MB)
     out_dir: str = ""  # put results/, checkpoints/ and TensorBoard logs under this folder (tests)
@@ -120,6 +121,7 @@ def check(cfg):
         "impl": ("numpy", "torch"),
         "cell": ("lstm", "rnn"),
         "schedule": ("cosine", "constant"),
+        "precision": ("fp32", "bf16"),
     }
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
@@ -148,6 +150,8 @@ def check(cfg):
         raise UserError("no training budget: set --max_steps=N and/or --max_minutes=M")
     if cfg.impl == "numpy" and cfg.device not in ("cpu", "auto"):
         raise UserError(f"--device={cfg.device}: the NumPy implementation runs on the CPU only")
+    if cfg.impl == "numpy" and cfg.precision != "fp32":
+        raise UserError(f"--precision={cfg.precision}: the NumPy implementation computes in fp32 only")
     if not cfg.run:
         cfg = dataclasses.replace(cfg, run=f"{cfg.impl}-{model_name(cfg)}")
     return cfg
@@ -350,6 +354,11 @@ class TorchLM:
         self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.clip = cfg.grad_clip
         self.state = None
+        # bf16 autocast runs the LSTM's matrix products in bfloat16 (about 1.75x faster per step on this AVX-512
+        # CPU); the weights, Adam's moments and the carried state stay fp32.
+        self.autocast = functools.partial(
+            torch.autocast, self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
+        )
 
     def num_params(self):
         return self.model.num_params()
@@ -365,7 +374,8 @@ class TorchLM:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.model.train()
-        loss, state = self.model.loss(self._tensor(x), self._tensor(y), self.detach(self.state))
+        with self.autocast():
+            loss, state = self.model.loss(self._tensor(x), self._tensor(y), self.detach(self.state))
         self.state = self.detach(state)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -107,6 +107,21 @@ def test_resume_continues_exactly(text, tmp_path, impl):
     assert h_a["epoch"][-1] > 2  # the stripes were re-cut twice
 
 
+def test_bf16_autocast_trains_like_fp32(trained, tmp_path):
+    """The same run as the fixture's torch run under bf16 autocast: the loss falls just as far, the carried state
+    stays fp32, and evaluation (fp32) scores the whole split."""
+    cfg = tiny(
+        tmp_path, impl="torch", run="bf16", hidden=48, batch_size=16, seq_len=32, max_steps=60,
+        eval_interval=20, train_chars=40_000, lr=4e-2, precision="bf16",
+    )  # fmt: skip
+    obj, path = tr.train(cfg)
+    bf16, fp32 = json.loads(path.read_text()), trained["torch"][1]
+    assert all(s.dtype == torch.float32 for s in obj.state)
+    assert bf16["history"]["val_loss"][-1] < bf16["history"]["val_loss"][0] - 0.2
+    assert abs(bf16["metrics"]["val_loss"] - fp32["metrics"]["val_loss"]) < 0.05
+    assert bf16["metrics"]["val_loss"] != fp32["metrics"]["val_loss"]  # it did run in a different precision
+
+
 def test_train_layout_streams_are_contiguous_stripes():
     ids = np.arange(1000)
     x, y = tr.train_layout(ids, batch=4, offset=3)
@@ -219,6 +234,8 @@ def test_evaluate_reproduces_the_recorded_loss(trained, capsys):
         (["--max_steps=10", "--hidden=abc"], "--hidden=abc: expected a int"),
         (["--impl=numpy"], "no training budget"),
         (["--max_steps=5", "--dropout=1.5"], "--dropout=1.5"),
+        (["--max_steps=5", "--precision=bf16"], "--precision=bf16: the NumPy implementation computes in fp32"),
+        (["--max_steps=5", "--impl=torch", "--precision=fp16"], "--precision=fp16: choose one of fp32, bf16"),
     ],
 )
 def test_bad_flags_are_one_line_errors(argv, message, capsys):

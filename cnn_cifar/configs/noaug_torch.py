@@ -3,7 +3,7 @@
 impl = "torch"
 model = "simple"
 run = "torch-simplecnn-noaug"
-epochs = 15
+epochs = 10
 batch_size = 128
 lr = 0.03
 momentum = 0.9
