@@ -5,8 +5,9 @@
 
 Every number in a generated table comes from a results/*.json file that a real run wrote; text outside the
 markers is hand-written analysis and is kept as it is. `<!-- BEGIN file:results/x.txt -->` blocks are filled with
-the named file's text (benchmark output, diagnosis logs), as the command that wrote it printed it. A group with records but no markers in REPORT.md gets
-a new section appended at the end.
+the named file's text (benchmark output, diagnosis logs), as the command that wrote it printed it. A group with
+records but no markers in REPORT.md gets a new section appended at the end. Records of the "fast" group (the
+`make <project> FAST=1` quick looks, kept out of git) are counted but never written into a report.
 """
 
 import re
@@ -16,6 +17,7 @@ from shared.cli import UserError, run_main
 from shared.runrecord import load_run_records
 
 ROOT = Path(__file__).resolve().parent.parent
+QUICK_LOOK_GROUP = "fast"
 PROJECTS = ["mlp_mnist", "cnn_cifar", "char_rnn", "sentiment_lstm", "nanogpt", "vae_gan", "resnet_repro"]
 HEADLINE_METRIC = {
     "mlp_mnist": "test_acc",
@@ -96,6 +98,7 @@ def update_report(project, report_path=None, results_dir=None):
     groups = {}
     for r in records:
         groups.setdefault(group_of(r), []).append(r)
+    groups.pop(QUICK_LOOK_GROUP, None)
     for group, rows in groups.items():
         begin, end = f"<!-- BEGIN table:{group} -->", f"<!-- END table:{group} -->"
         new = replace_block(text, begin, end, render_table(rows))

@@ -70,6 +70,10 @@ def test_report_round_trip_keeps_analysis(tmp_path):
     assert again.count("<!-- BEGIN table:headline -->") == 1 and "<!-- BEGIN table:sweep -->" in again
     assert "95.00%" in again
     assert len(load_run_records("mlp_mnist", tmp_path)) == 3
+    # a FAST=1 quick look is a record, but not a result: it never reaches the report
+    record(tmp_path, "fast-run", "numpy", 0.5123, group="fast")
+    report.update_report("mlp_mnist", report_path=report_md, results_dir=tmp_path)
+    assert report_md.read_text() == again
 
 
 def test_format_metric():
