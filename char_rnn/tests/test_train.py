@@ -234,7 +234,10 @@ def test_evaluate_reproduces_the_recorded_loss(trained, capsys):
         (["--max_steps=10", "--hidden=abc"], "--hidden=abc: expected a int"),
         (["--impl=numpy"], "no training budget"),
         (["--max_steps=5", "--dropout=1.5"], "--dropout=1.5"),
-        (["--max_steps=5", "--precision=bf16"], "--precision=bf16: the NumPy implementation computes in fp32"),
+        (
+            ["--max_steps=5", "--precision=bf16"],
+            "--precision=bf16: the NumPy implementation computes in fp32",
+        ),
         (["--max_steps=5", "--impl=torch", "--precision=fp16"], "--precision=fp16: choose one of fp32, bf16"),
     ],
 )
