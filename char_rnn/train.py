@@ -32,6 +32,10 @@ command resumes from it exactly (--resume=false starts over). A finished run wri
 TensorBoard scalars under runs/char_rnn/<run>, and with --save_weights its final weights, vocabulary and model
 settings to char_rnn/checkpoints/<run>.npz|.pt for `python -m char_rnn.sample` and `make eval-char_rnn`.
 
+Precision (PyTorch only): --precision=bf16 runs the training step under bfloat16 autocast (the LSTM's matrix
+products in bf16, 1.7x faster per step on this AVX-512-BF16 CPU); weights, Adam's moments, the carried state and
+every evaluation stay fp32.
+
 Threads: --threads (default 1, best on a busy 2-core machine) sets OMP/OPENBLAS/MKL_NUM_THREADS before numpy
 and torch load, and torch.set_num_threads.
 """
