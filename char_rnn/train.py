@@ -108,7 +108,15 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from shared import optim  # noqa: E402
-from shared.checkpoint import load_npz, load_torch, rng_state, save_npz, save_torch, set_rng_state  # noqa: E402
+from shared.checkpoint import (  # noqa: E402
+    check_resumable,
+    load_npz,
+    load_torch,
+    rng_state,
+    save_npz,
+    save_torch,
+    set_rng_state,
+)
 from shared.cli import UserError, check_finite, run_main  # noqa: E402
 from shared.config import parse_config  # noqa: E402
 from shared.metrics import MetricsLogger  # noqa: E402
@@ -548,11 +556,7 @@ def train(cfg, stop_at=None):
     }
     if cfg.resume and resume_path.exists():
         st = impl.load(resume_path, data_rng)
-        if st["config"] != config_json:
-            raise UserError(
-                f"{resume_path} was made with different settings: pass --resume=false to start over, "
-                "or --run=<new name>"
-            )
+        check_resumable(resume_path, st["config"], config_json)
         print(f"resuming {cfg.run} from step {st['step']}")
     else:
         impl.reset_state(B)

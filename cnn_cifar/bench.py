@@ -29,7 +29,7 @@ import numpy as np
 
 from shared.cli import UserError, run_main
 from shared.config import parse_config
-from shared.threads import blas_threads, set_threads
+from shared.threads import bench_threads
 
 
 @dataclasses.dataclass
@@ -146,12 +146,7 @@ def run_bench(cfg, log=print):
     from cnn_cifar.twin import torch_twin_of
     from shared.optim import SGD
 
-    set_threads(cfg.threads)  # 0: keep the libraries' own counts
-    threads = blas_threads()
-    if threads is None:
-        threads = cfg.threads or os.cpu_count()
-        log(f"warning: cannot query OpenBLAS's thread count; assuming {threads}")
-    torch.set_num_threads(threads)
+    threads = bench_threads(cfg.threads, log)  # 0: keep the libraries' own counts
 
     x, y, source = load_batch(cfg.batch_size, cfg.seed)
     model = SimpleCNN(channels=cfg.channels, hidden=cfg.hidden, rng=np.random.default_rng(cfg.seed))

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from shared.checkpoint import load_torch, save_torch
+from shared.checkpoint import check_resumable, load_torch, save_torch
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 
@@ -480,11 +480,7 @@ def train(cfg, out_dir=None):
     }
     if cfg.resume and resume_path.exists():
         state = load_state(resume_path, model, sgd, muon, sampler)
-        if state["config"] != config_json:
-            raise UserError(
-                f"{resume_path} was made with different settings: pass --resume=false to start over, "
-                "or --run=<new name>"
-            )
+        check_resumable(resume_path, state["config"], config_json)
         print(f"resuming {cfg.run} from epoch {state['epoch']}")
     else:
         model.init_whitening(normalize(x_train[:5000], cfg.channels_last).to(device))

@@ -36,7 +36,15 @@ from tqdm import tqdm
 
 from cnn_cifar.augment import augment_batch, normalize
 from shared import optim
-from shared.checkpoint import load_npz, load_torch, rng_state, save_npz, save_torch, set_rng_state
+from shared.checkpoint import (
+    check_resumable,
+    load_npz,
+    load_torch,
+    rng_state,
+    save_npz,
+    save_torch,
+    set_rng_state,
+)
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.nn import log_softmax
@@ -376,11 +384,7 @@ def train(cfg, out_dir=None):
     state = {"epoch": 0, "history": {}, "elapsed": 0.0, "config": config_json}
     if cfg.resume and resume_path.exists():
         state = impl.load(resume_path, data_rng)
-        if state["config"] != config_json:
-            raise UserError(
-                f"{resume_path} was made with different settings: pass --resume=false to start over, "
-                "or --run=<new name>"
-            )
+        check_resumable(resume_path, state["config"], config_json)
         print(f"resuming {cfg.run} from epoch {state['epoch']}")
     if state["epoch"] == 0:
         print(

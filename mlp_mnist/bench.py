@@ -20,7 +20,7 @@ import numpy as np
 
 from shared.cli import UserError, run_main
 from shared.config import parse_config
-from shared.threads import blas_threads, set_threads
+from shared.threads import bench_threads
 
 
 @dataclasses.dataclass
@@ -116,12 +116,7 @@ def run_bench(cfg, log=print):
     from mlp_mnist.scratch import build_mlp
     from shared.optim import Adam
 
-    set_threads(cfg.threads)  # 0: keep the libraries' own counts
-    threads = blas_threads()
-    if threads is None:
-        threads = cfg.threads or os.cpu_count()
-        log(f"warning: cannot query OpenBLAS's thread count; assuming {threads}")
-    torch.set_num_threads(threads)
+    threads = bench_threads(cfg.threads, log)  # 0: keep the libraries' own counts
     x, y, source = load_data()
     steps = len(x) // cfg.batch_size + (len(x) % cfg.batch_size > 0)
     if cfg.max_steps:

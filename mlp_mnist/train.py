@@ -22,7 +22,15 @@ import numpy as np
 from tqdm import tqdm
 
 from shared import optim
-from shared.checkpoint import load_npz, load_torch, rng_state, save_npz, save_torch, set_rng_state
+from shared.checkpoint import (
+    check_resumable,
+    load_npz,
+    load_torch,
+    rng_state,
+    save_npz,
+    save_torch,
+    set_rng_state,
+)
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.data import load_mnist, train_val_split
@@ -330,11 +338,7 @@ def train(cfg):
     }
     if cfg.resume and resume_path.exists():
         state = impl.load(resume_path, data_rng)
-        if state["config"] != config_json:
-            raise UserError(
-                f"{resume_path} was made with different settings: pass --resume=false to start over, "
-                "or --run=<new name>"
-            )
+        check_resumable(resume_path, state["config"], config_json)
         print(f"resuming {cfg.run} from epoch {state['epoch']}")
 
     augment = None

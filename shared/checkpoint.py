@@ -103,3 +103,12 @@ def set_rng_state(text, generators=()):
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def check_resumable(path, saved_settings, settings):
+    """A resume checkpoint continues only the run it came from: UserError unless its settings equal the current
+    ones (both as the JSON strings the training scripts store)."""
+    if saved_settings != settings:
+        raise UserError(
+            f"{path} was made with different settings: pass --resume=false to start over, or --run=<new name>"
+        )

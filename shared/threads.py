@@ -81,3 +81,17 @@ def set_threads(n):
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n
+
+
+def bench_threads(n, log=print):
+    """For a NumPy-vs-torch benchmark: set_threads(n) (0 keeps the libraries' counts), then give torch exactly
+    OpenBLAS's count so both sides compute with the same threads. Returns that count."""
+    import torch
+
+    set_threads(n)
+    threads = blas_threads()
+    if threads is None:
+        threads = n or os.cpu_count()
+        log(f"warning: cannot query OpenBLAS's thread count; assuming {threads}")
+    torch.set_num_threads(threads)
+    return threads
