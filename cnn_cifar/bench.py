@@ -47,9 +47,6 @@ class BenchConfig:
     seed: int = 0
 
 
-# OpenBLAS/torch thread control lives in shared.threads; blas_threads stays importable from here.
-
-
 # ---- pieces
 
 

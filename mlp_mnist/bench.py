@@ -36,9 +36,6 @@ class BenchConfig:
     seed: int = 0
 
 
-# OpenBLAS/torch thread control lives in shared.threads; blas_threads stays importable from here.
-
-
 def _load():
     try:
         return " ".join(f"{v:.2f}" for v in os.getloadavg())

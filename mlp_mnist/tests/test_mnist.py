@@ -10,6 +10,7 @@ from mlp_mnist import bench
 from mlp_mnist.augment import augment_batch
 from mlp_mnist.scratch import build_mlp
 from shared.optim import Adam
+from shared.threads import blas_threads
 
 
 @pytest.fixture(scope="module")
@@ -60,5 +61,5 @@ def test_bench_runs_and_prints_the_ratio(mnist_train, capsys):
 
 
 def test_blas_thread_count_is_found():
-    n = bench.blas_threads()
+    n = blas_threads()
     assert n is not None and n >= 1
