@@ -5,17 +5,13 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def one_thread():
-    """The tests use small arrays: one torch thread and one OpenBLAS thread avoid thread start-up and spin-wait
-    costs, which on a busy 2-core machine make small matrix products many times slower."""
-    import torch
+    """The tests use small arrays: one torch thread and one BLAS thread avoid thread start-up and spin-wait
+    costs, which on a busy 2-core machine make small matrix products many times slower. Training scripts keep
+    this count: their --threads default (0) leaves the libraries' settings alone."""
+    from threadpoolctl import threadpool_limits
 
-    from shared.threads import blas_threads
+    from shared.threads import set_threads
 
-    before_torch, before_blas = torch.get_num_threads(), blas_threads()
-    torch.set_num_threads(1)
-    if before_blas:
-        blas_threads(1)
-    yield
-    torch.set_num_threads(before_torch)
-    if before_blas:
-        blas_threads(before_blas)
+    with threadpool_limits(limits=1):  # restores the libraries' own counts at the end of the session
+        set_threads(1)
+        yield

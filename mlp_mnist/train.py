@@ -5,37 +5,26 @@
     python -m mlp_mnist.train --impl=numpy --augment --dropout=0.3 --epochs=60 --run=numpy-mlp-aug
     python -m mlp_mnist.train --config=mlp_mnist/configs/fast.py
 
-Settings are the fields of `Config` below, overridden as --name=value. Each epoch ends with an atomic checkpoint
-in mlp_mnist/checkpoints/resume/<run>.*; rerunning the same command resumes from it exactly (--resume=false
+Settings are the fields of `Config` below, overridden as --name=value. The loop below is the same for both
+implementations; shared.run.Run does the plumbing around it: each epoch ends with an atomic checkpoint in
+mlp_mnist/checkpoints/resume/<run>.*, and rerunning the same command resumes from it exactly (--resume=false
 starts over). A finished run writes mlp_mnist/results/<run>.json (the run record the report is built from),
 TensorBoard scalars under runs/mlp_mnist/<run>, and with --save_weights its final weights to
 mlp_mnist/checkpoints/<run>.npz|.pt for `make eval-mlp_mnist`.
 """
 
 import dataclasses
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from shared import optim
-from shared.checkpoint import (
-    check_resumable,
-    load_npz,
-    load_torch,
-    rng_state,
-    save_npz,
-    save_torch,
-    set_rng_state,
-)
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.data import load_mnist, train_val_split
-from shared.metrics import MetricsLogger
-from shared.runrecord import write_run_record
+from shared.nn import log_softmax
+from shared.run import Run
 
 PROJECT_DIR = Path(__file__).resolve().parent
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -67,6 +56,7 @@ class Config:
     early_stopping: int = 0  # patience in epochs on validation accuracy, 0 = off; restores the best weights
     train_subset: int = 0  # use only this many training images (0 = all); for quick looks
     seed: int = 0
+    threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice, one per core
     device: str = "auto"  # torch only: auto | cpu | cuda | mps
     group: str = "headline"  # the REPORT.md table this run belongs to
     save_weights: bool = False  # keep the final weights in mlp_mnist/checkpoints/<run>.npz|.pt
@@ -132,9 +122,9 @@ def learning_rate(cfg, step, steps_per_epoch):
 
 
 class NumpyMLP:
-    """The from-scratch network behind the common training loop."""
+    """The from-scratch network and shared.optim, as a classifier adapter (see shared.run)."""
 
-    suffix = ".npz"
+    device = "cpu"
 
     def __init__(self, cfg):
         from mlp_mnist.scratch import build_mlp, mse_loss, softmax_cross_entropy
@@ -162,22 +152,18 @@ class NumpyMLP:
                 self.net.layers, cfg.lr, weight_decay=cfg.weight_decay, decoupled=cfg.optimizer == "adamw"
             )
         self.generators = [layer.rng for layer in self.net.layers if hasattr(layer, "rng")]
-        self.device = "cpu"
 
     def num_params(self):
         return self.net.num_parameters()
 
-    def train_batch(self, x, y, lr):
+    def train_step(self, x, y, lr):
         self.opt.lr = lr
-        loss, _ = self.net.loss_and_grads(x, y)
+        loss, logits = self.net.loss_and_grads(x, y)
         self.opt.step()
-        return loss
+        return {"loss": loss, "correct": int((logits.argmax(axis=1) == y).sum())}
 
-    def evaluate(self, x, y):
-        return self.net.evaluate(x, y) if len(x) else (float("nan"), float("nan"))
-
-    def predict(self, x):
-        return self.net.predict(x)
+    def logits(self, x):
+        return self.net.forward(x, training=False)
 
     def weights(self):
         return self.net.state_dict()
@@ -185,28 +171,18 @@ class NumpyMLP:
     def set_weights(self, weights):
         self.net.load_state_dict(weights)
 
-    def save(self, path, extra, data_rng):
-        state = {f"model/{k}": v for k, v in self.net.state_dict().items()}
-        state |= {f"opt/{k}": v for k, v in self.opt.state_dict().items()}
-        state |= {f"best/{k}": v for k, v in extra.pop("best_weights", {}).items()}
-        state |= {"meta": json.dumps(extra), "rng": rng_state([data_rng, *self.generators])}
-        save_npz(path, state)
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
 
-    def load(self, path, data_rng):
-        state = load_npz(path)
-        part = lambda prefix: {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}  # noqa: E731
-        self.net.load_state_dict(part("model/"))
-        self.opt.load_state_dict(part("opt/"))
-        set_rng_state(state["rng"], [data_rng, *self.generators])
-        extra = json.loads(str(state["meta"]))
-        extra["best_weights"] = part("best/")
-        return extra
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
 
 
 class TorchMLP:
-    """The torch.nn / torch.optim twin behind the same training loop."""
+    """The torch.nn / torch.optim twin, as a classifier adapter."""
 
-    suffix = ".pt"
+    generators = ()
 
     def __init__(self, cfg):
         import torch
@@ -243,223 +219,135 @@ class TorchMLP:
     def num_params(self):
         return sum(p.numel() for p in self.model.parameters())
 
-    def _loss(self, logits, y):
-        F = self.torch.nn.functional
-        if self.mse:
-            return F.mse_loss(logits, F.one_hot(y, 10).to(logits.dtype))
-        return F.cross_entropy(logits, y)
-
-    def train_batch(self, x, y, lr):
-        torch = self.torch
+    def train_step(self, x, y, lr):
+        torch, F = self.torch, self.torch.nn.functional
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.model.train()
         x, y = torch.from_numpy(x).to(self.device), torch.tensor(y).to(self.device)
-        loss = self._loss(self.model(x), y)
+        logits = self.model(x)
+        loss = (
+            F.mse_loss(logits, F.one_hot(y, 10).to(logits.dtype)) if self.mse else F.cross_entropy(logits, y)
+        )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum())}
 
-    def predict(self, x):
-        torch = self.torch
+    def logits(self, x):
         self.model.eval()
-        with torch.no_grad():
-            return np.concatenate(
-                [
-                    self.model(torch.from_numpy(x[i : i + 2000]).to(self.device)).float().cpu().numpy()
-                    for i in range(0, len(x), 2000)
-                ]
-            )
-
-    def evaluate(self, x, y):
-        if not len(x):
-            return float("nan"), float("nan")
-        logits = self.torch.from_numpy(self.predict(x))
-        loss = self._loss(logits, self.torch.tensor(y)).item()
-        return loss, float((logits.argmax(1).numpy() == y).mean())
+        with self.torch.no_grad():
+            return self.model(self.torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
     def weights(self):
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def set_weights(self, weights):
         self.model.load_state_dict(weights)
 
-    def save(self, path, extra, data_rng):
-        best = extra.pop("best_weights", {})
-        save_torch(
-            path,
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.opt.state_dict(),
-                "best": best,
-                "meta": json.dumps(extra),
-                "rng": rng_state([data_rng]),
-            },
-        )
+    def state_dict(self):
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
 
-    def load(self, path, data_rng):
-        state = load_torch(path, map_location=self.device)
+    def load_state_dict(self, state):
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], [data_rng])
-        extra = json.loads(state["meta"])
-        extra["best_weights"] = state["best"]
-        return extra
 
 
 def build(cfg):
     return NumpyMLP(cfg) if cfg.impl == "numpy" else TorchMLP(cfg)
 
 
-def train(cfg):
-    """Train per cfg; returns (impl, run record path). The loop is the same for both implementations."""
+def evaluate(model, x, y, cfg, batch_size=2000):
+    """(mean loss, accuracy) of a model on network inputs x (N, 784); (nan, nan) for an empty set. The loss is
+    the one trained: cross-entropy, or the mean squared error against one-hot targets."""
+    if not len(x):
+        return float("nan"), float("nan")
+    logits = np.concatenate([model.logits(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    logits = logits.astype(np.float64)
+    if cfg.loss == "mse":
+        loss = np.mean((logits - np.eye(10)[y]) ** 2)
+    else:
+        loss = -log_softmax(logits)[np.arange(len(y)), y].mean()
+    return float(loss), float((logits.argmax(axis=1) == y).mean())
+
+
+def train(cfg, out_dir=None):
+    """Train per cfg; returns (model adapter, run record path). out_dir (tests) replaces mlp_mnist/ as the home
+    of checkpoints/, results/ and runs/."""
     cfg = check(cfg)
+    run = Run("mlp_mnist", cfg, out_dir)
     data = prepare_data(cfg)
     x_train_img, y_train = data["train"]
     x_val, y_val = to_inputs(data["val"][0], cfg), data["val"][1]
     x_test, y_test = to_inputs(data["test"][0], cfg), data["test"][1]
-    impl = build(cfg)
+    model = build(cfg)
     data_rng = np.random.default_rng([cfg.seed, 1])
     steps_per_epoch = math.ceil(len(x_train_img) / cfg.batch_size)
-
-    resume_path = PROJECT_DIR / "checkpoints" / "resume" / f"{cfg.run}{impl.suffix}"
-    # a checkpoint only resumes the run it came from: every setting but these two must match
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "progress")}
-    config_json = json.dumps(settings, sort_keys=True, default=list)
-    state = {
-        "epoch": 0,
-        "history": {},
-        "elapsed": 0.0,
-        "best_val_acc": -1.0,
-        "best_epoch": 0,
-        "config": config_json,
-        "best_weights": {},
-    }
-    if cfg.resume and resume_path.exists():
-        state = impl.load(resume_path, data_rng)
-        check_resumable(resume_path, state["config"], config_json)
-        print(f"resuming {cfg.run} from epoch {state['epoch']}")
-
     augment = None
     if cfg.augment:
-        from mlp_mnist.augment import augment_batch
+        from mlp_mnist.augment import augment_batch as augment
+    state = run.resume(model, [data_rng], epoch=0, best_val_acc=-1.0, best_epoch=0)
 
-        augment = augment_batch
-    logger = MetricsLogger("mlp_mnist", cfg.run, purge_step=state["epoch"] * steps_per_epoch or None)
-    history = state["history"]
-    start = time.perf_counter() - state["elapsed"]
     for epoch in range(state["epoch"], cfg.epochs):
         order = data_rng.permutation(len(x_train_img))
-        total, seen = 0.0, 0
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"{cfg.run} epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-            disable=not cfg.progress,
-            mininterval=1.0,
-        )
-        for i in bar:
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in run.bar(range(steps_per_epoch), desc=f"{cfg.run} epoch {epoch + 1}/{cfg.epochs}"):
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             images = x_train_img[idx]
             if augment is not None:
                 images = augment(images.astype(np.float32), data_rng)
             step = epoch * steps_per_epoch + i
             lr = learning_rate(cfg, step, steps_per_epoch)
-            loss = check_finite(
-                impl.train_batch(to_inputs(images, cfg), y_train[idx], lr), "training loss", step
+            stats = model.train_step(to_inputs(images, cfg), y_train[idx], lr)
+            check_finite(stats["loss"], "training loss", step)
+            loss_sum, correct, seen = (
+                loss_sum + stats["loss"] * len(idx),
+                correct + stats["correct"],
+                seen + len(idx),
             )
-            total, seen = total + loss * len(idx), seen + len(idx)
             if i % 50 == 0:
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-                logger.scalar("train/loss", loss, step)
-                logger.scalar("train/lr", lr, step)
-        val_loss, val_acc = impl.evaluate(x_val, y_val)
-        test_loss, test_acc = impl.evaluate(x_test, y_test)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total / seen,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "time_s": time.perf_counter() - start,
-        }
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
-        logger.scalars(
-            {k: v for k, v in row.items() if k != "epoch" and not math.isnan(v)},
-            (epoch + 1) * steps_per_epoch,
-            prefix="epoch/",
-        )
-        print(
+                run.log({"train/loss": stats["loss"], "train/lr": lr}, step)
+        val_loss, val_acc = evaluate(model, x_val, y_val, cfg)
+        test_loss, test_acc = evaluate(model, x_test, y_test, cfg)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+        row |= {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
+        run.add_history(row | {"time_s": run.elapsed()}, (epoch + 1) * steps_per_epoch, prefix="epoch/")
+        run.say(
             f"{cfg.run} epoch {epoch + 1:3d}: train loss {row['train_loss']:.4f}  val acc {val_acc:.4f}  "
-            f"test acc {test_acc:.4f}  ({row['time_s']:.0f} s)"
+            f"test acc {test_acc:.4f}  ({run.elapsed():.0f} s)"
         )
 
         stop = False
-        if cfg.early_stopping:
+        if (
+            cfg.early_stopping
+        ):  # keep the best weights by validation accuracy; stop after `patience` worse epochs
             if val_acc > state["best_val_acc"]:
-                state.update(best_val_acc=val_acc, best_epoch=epoch + 1, best_weights=impl.weights())
+                state.update(best_val_acc=val_acc, best_epoch=epoch + 1, best_weights=model.weights())
             stop = epoch + 1 - state["best_epoch"] >= cfg.early_stopping
-        state.update(epoch=epoch + 1, history=history, elapsed=time.perf_counter() - start)
-        impl.save(resume_path, dict(state), data_rng)
+        state["epoch"] = epoch + 1
+        run.checkpoint(model, state)
         if stop:
-            print(
-                f"early stopping: no better validation accuracy for {cfg.early_stopping} epochs; "
-                f"restoring epoch {state['best_epoch']}"
-            )
+            run.say(f"early stopping: no better validation accuracy for {cfg.early_stopping} epochs")
             break
-    wall = time.perf_counter() - start
-    logger.close()
 
-    if cfg.early_stopping and state["best_weights"]:
-        impl.set_weights(state["best_weights"])
-    val_loss, val_acc = impl.evaluate(x_val, y_val)
-    test_loss, test_acc = impl.evaluate(x_test, y_test)
-    train_loss, train_acc = impl.evaluate(to_inputs(x_train_img, cfg), y_train)
-    metrics = {
-        "test_acc": test_acc,
-        "test_loss": test_loss,
-        "train_acc": train_acc,
-        "val_acc": val_acc,
-        "epochs_run": len(history.get("epoch", [])),
-        "best_epoch": state["best_epoch"] or None,
-    }
-    metrics = {
-        k: v for k, v in metrics.items() if v is not None and not (isinstance(v, float) and math.isnan(v))
-    }
+    if cfg.early_stopping and state.get("best_weights"):
+        run.say(f"restoring the weights of epoch {state['best_epoch']}, the best on validation")
+        model.set_weights(state["best_weights"])
+    val_loss, val_acc = evaluate(model, x_val, y_val, cfg)
+    test_loss, test_acc = evaluate(model, x_test, y_test, cfg)
+    train_loss, train_acc = evaluate(model, to_inputs(x_train_img, cfg), y_train, cfg)
+    metrics = {"test_acc": test_acc, "test_loss": test_loss, "train_acc": train_acc, "val_acc": val_acc}
+    metrics |= {"epochs_run": len(run.history.get("epoch", [])), "best_epoch": state["best_epoch"] or None}
     if cfg.save_weights:
-        weights_path = PROJECT_DIR / "checkpoints" / f"{cfg.run}{impl.suffix}"
-        if cfg.impl == "numpy":
-            save_npz(weights_path, impl.weights())
-        else:
-            save_torch(weights_path, {k: v.cpu() for k, v in impl.weights().items()})
+        run.save_weights(model.weights())
     model_name = f"mlp-{'x'.join(map(str, cfg.hidden))}-{cfg.activation}"
-    path = write_run_record(
-        project="mlp_mnist",
-        run=cfg.run,
-        impl=cfg.impl,
-        model=model_name,
-        dataset="mnist",
-        metrics=metrics,
-        history=history,
-        params=impl.num_params(),
-        wall_time_s=wall,
-        config=cfg,
-        seed=cfg.seed,
-        group=cfg.group,
-        device=impl.device,
-    )
-    print(
-        f"{cfg.run}: test accuracy {test_acc:.4f} in {wall:.0f} s -> {path.relative_to(PROJECT_DIR.parent)}"
-    )
-    return impl, path
+    path = run.finish(model, model_name=model_name, dataset="mnist", metrics=metrics)
+    run.say(f"{cfg.run}: test accuracy {test_acc:.4f} in {run.elapsed():.0f} s -> {path}")
+    return model, path
 
 
 def main(argv):
-    cfg = parse_config(Config(), argv)
-    train(cfg)
+    train(parse_config(Config(), argv))
 
 
 if __name__ == "__main__":

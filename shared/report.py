@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from shared.cli import UserError, run_main
-from shared.runrecord import load_run_records
+from shared.runrecord import describe_cpu, load_run_records
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_LOOK_GROUP = "fast"
@@ -69,7 +69,7 @@ def render_table(records):
     lines.append("")
     for r in records:
         env = r.get("env", {})
-        where = f"{env.get('cpu', '?')}, {env.get('torch_threads', '?')} threads, {env.get('device', '?')}"
+        where = f"{describe_cpu(env)}, {env.get('torch_threads', '?')} threads, {env.get('device', '?')}"
         lines.append(
             f"- `{r['run']}`: `{r['command']}` (commit {r['git_commit'][:12]}, {where}, "
             f"finished {r['finished_at']})"

@@ -20,14 +20,59 @@ from shared.checkpoint import _atomic_write
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cpu_model():
+# Flags that change how fast this repository's kernels run (AVX-512 and bf16 matrix units).
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+def _amd_core(family, model):
+    """AMD's microarchitecture from the cpuid family and model (Zen 4 and Zen 5 differ 2-4x in bf16 speed)."""
+    if family == 26:
+        return "Zen 5"
+    if family == 25:
+        return "Zen 3" if model < 0x10 or 0x20 <= model < 0x60 else "Zen 4"
+    return None
+
+
+def cpu_info():
+    """{"name", "vendor", "family", "model", "stepping", "core", "flags"} from /proc/cpuinfo: the name alone
+    ("AMD EPYC") is the same for every machine here, so the numbers and flags tell one from another."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key and key not in fields:
+                fields[key] = value.strip()
+            if not line.strip() and fields:
+                break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    number = lambda key: int(fields[key]) if fields.get(key, "").isdigit() else None  # noqa: E731
+    family, model = number("cpu family"), number("model")
+    flags = set(fields.get("flags", "").split())
+    vendor = fields.get("vendor_id")
+    return {
+        "name": fields.get("model name") or platform.processor() or platform.machine(),
+        "vendor": vendor,
+        "family": family,
+        "model": model,
+        "stepping": number("stepping"),
+        "core": _amd_core(family, model) if vendor == "AuthenticAMD" and family else None,
+        "flags": [f for f in SPEED_FLAGS if f in flags],
+    }
+
+
+def describe_cpu(env):
+    """One line for a report: 'AMD EPYC (Zen 5, family 26 model 2; avx512f avx512_bf16)'; older records kept
+    only the name."""
+    info = env.get("cpu_info")
+    if not info:
+        return env.get("cpu", "?")
+    what = [info["core"]] if info.get("core") else []
+    if info.get("family") is not None:
+        what.append(f"family {info['family']} model {info['model']}")
+    flags = " ".join(f for f in info.get("flags", []) if f.startswith(("avx512", "amx")))
+    return f"{info['name']} ({', '.join(what)}{'; ' + flags if flags else ''})"
 
 
 def _git_commit():
@@ -58,7 +103,8 @@ def environment(device="cpu"):
         "python": platform.python_version(),
         "numpy": np.__version__,
         "torch": torch.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_info()["name"],
+        "cpu_info": cpu_info(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
