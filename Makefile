@@ -105,29 +105,32 @@ study-cnn_cifar: setup ## augmentation ablation, transfer learning (pretrained v
 	$(PY) -m shared.report cnn_cifar --readme
 
 CHAR := $(PY) -m char_rnn.train
-# The NumPy runs and the PyTorch run train side by side, one core each (all use 1 thread), so the pipeline
-# takes as long as the 60-minute PyTorch run rather than the sum of the three.
+# The runs train side by side, one core each (all use 1 thread), so the pipeline takes as long as the
+# 60-minute PyTorch run rather than the sum of the four.
 char_rnn: setup ## char-level RNN/LSTM on tiny Shakespeare, NumPy and PyTorch side by side, then REPORT.md (~65 min; FAST=1: 1 min)
 ifeq ($(FAST),1)
-	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=rnn --run=fast-numpy-rnn
-	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=lstm --run=fast-numpy-lstm
-	$(CHAR) --config=char_rnn/configs/fast.py --impl=torch --cell=lstm --run=fast-torch-lstm
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=rnn --run=fast-numpy-rnn --threads=1
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=numpy --cell=lstm --run=fast-numpy-lstm --threads=1
+	$(CHAR) --config=char_rnn/configs/fast.py --impl=torch --cell=lstm --run=fast-torch-lstm --threads=1
 else
 	$(MAKE) -j2 --no-print-directory char_rnn-numpy char_rnn-torch
 endif
 	$(PY) -m char_rnn.figures
 	$(PY) -m shared.report char_rnn --readme
 
+# One core: the NumPy RNN, the NumPy LSTM and its PyTorch twin (the same recipe, --impl=torch; ~45 min in all).
+# The other: the 60-minute PyTorch headline LSTM.
 char_rnn-numpy:
-	$(CHAR) --config=char_rnn/configs/rnn_numpy.py --progress=false
-	$(CHAR) --config=char_rnn/configs/lstm_numpy.py --progress=false
+	$(CHAR) --config=char_rnn/configs/rnn_numpy.py --threads=1 --progress=false
+	$(CHAR) --config=char_rnn/configs/lstm_numpy.py --threads=1 --progress=false
+	$(CHAR) --config=char_rnn/configs/lstm_numpy.py --impl=torch --run=torch-lstm-1x512 --threads=1 --progress=false
 
 char_rnn-torch:
-	$(CHAR) --config=char_rnn/configs/lstm_torch.py --progress=false
+	$(CHAR) --config=char_rnn/configs/lstm_torch.py --threads=1 --progress=false
 
 study-char_rnn: setup ## RNN vs LSTM at equal parameters (~346k) and equal training time (10 min each)
-	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_rnn.py
-	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_lstm.py
+	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_rnn.py --threads=1
+	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_lstm.py --threads=1
 	$(PY) -m char_rnn.figures
 	$(PY) -m shared.report char_rnn --readme
 

@@ -23,32 +23,31 @@ hlb-CIFAR10 (tysam-code, 2023) -> airbench94 (Jordan 2024, arXiv 2404.00498) -> 
 * Evaluation: test-time augmentation over 6 views (identity and mirror, and both shifted one pixel up-left
   and down-right), on the whole test set, once at the end (--eval_every=N also evaluates along the way).
 * CPU speed: bfloat16 autocast (parameters, optimizer and BatchNorm statistics stay fp32), channels_last
-  tensors, the whole dataset in one tensor (no per-image DataLoader), torch.set_num_threads(--threads).
+  tensors, the whole dataset in one tensor (no per-image DataLoader), --threads torch threads.
   Measured here (AMD EPYC, 2 cores): about 2.3 ms per training image (113 s per epoch) and 0.8 ms per TTA
   view; fp32 is 1.4x and NCHW 1.5x slower per step, torch.compile slower still (and 70 s to compile).
 
-Each epoch ends with an atomic checkpoint in cnn_cifar/checkpoints/resume/<run>.pt: rerunning the same
-command resumes exactly from it (--resume=false starts over). The wall clock counts everything from loading
-the data to the final test-set evaluation, resumed sessions included. A finished run writes
-cnn_cifar/results/<run>.json (group "fast94"), TensorBoard scalars under runs/cnn_cifar/<run>, and with
---save_weights its weights (fp32, 7.9 MB) to cnn_cifar/checkpoints/<run>.pt (load_weights() reads them).
+shared.run.Run does the plumbing around the loop: each epoch ends with an atomic checkpoint in
+cnn_cifar/checkpoints/resume/<run>.pt, and rerunning the same command resumes exactly from it (--resume=false
+starts over). The wall clock counts everything from loading the data to the final test-set evaluation, and a
+resumed session adds its time from the checkpoint on. A finished run writes cnn_cifar/results/<run>.json
+(group "fast94"), TensorBoard scalars under runs/cnn_cifar/<run>, and with --save_weights its weights (fp32,
+7.9 MB) to cnn_cifar/checkpoints/<run>.pt (load_weights() reads them).
 """
 
 import dataclasses
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from shared.checkpoint import check_resumable, load_torch, save_torch
+from shared.checkpoint import load_torch
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
+from shared.run import Run
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -77,7 +76,7 @@ class Config:
     precision: str = "bf16"  # bf16 (autocast) | fp32
     channels_last: bool = True
     compile: bool = False  # torch.compile the network (slower overall on a 2-core CPU, see REPORT)
-    threads: int = 0  # torch threads; 0 = torch's default (one per core)
+    threads: int = 0  # torch (and BLAS) threads; 0 = the libraries' default (one per core)
     train_subset: int = 0  # train on a seeded random subset of this many images (0 = all 50,000)
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | auto
@@ -339,6 +338,12 @@ class EpochSampler:
             x = crop_flip(self.padded[idx], shifts, flips)
             yield normalize(x, cfg.channels_last), self.labels[idx]
 
+    def state_dict(self):
+        return {"generator": self.gen.get_state()}  # the flip bits are redrawn from the seed
+
+    def load_state_dict(self, state):
+        self.gen.set_state(state["generator"])
+
 
 # ---- evaluation with test-time augmentation ----------------------------------------------------------------
 
@@ -419,46 +424,49 @@ def train_step(model, sgd, muon, x, y, cfg, device, whiten_bias_grad):
     return loss.item() / len(y), (logits.argmax(1) == y).sum().item()
 
 
-def save_state(path, model, sgd, muon, sampler, state):
-    save_torch(
-        path,
-        {
-            "model": model.state_dict(),
-            "sgd": sgd.state_dict(),
-            "muon": muon.state_dict(),
-            "generator": sampler.gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "meta": json.dumps(state),
-        },
-    )
+class Training:
+    """What a fast94 run trains, as shared.run's adapter: the network, its two optimizers (Nesterov SGD and
+    Muon) and the batch sampler. The sampler draws from its own torch.Generator, saved with the rest (there
+    are no NumPy Generators; Run saves the global random states)."""
 
+    def __init__(self, model, sgd, muon, sampler, device):
+        self.model, self.sgd, self.muon, self.sampler, self.device = model, sgd, muon, sampler, device
 
-def load_state(path, model, sgd, muon, sampler):
-    saved = load_torch(path)
-    model.load_state_dict(saved["model"])
-    sgd.load_state_dict(saved["sgd"])
-    muon.load_state_dict(saved["muon"])
-    sampler.gen.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    return json.loads(saved["meta"])
+    def num_params(self):
+        return num_params(self.model)
+
+    def weights(self):
+        """The parameters and buffers (fp32) on the CPU, as load_weights reads them."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+
+    def state_dict(self):
+        return {
+            "model": self.model.state_dict(),
+            "sgd": self.sgd.state_dict(),
+            "muon": self.muon.state_dict(),
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.sgd.load_state_dict(state["sgd"])
+        self.muon.load_state_dict(state["muon"])
+        self.sampler.load_state_dict(state["sampler"])
 
 
 def train(cfg, out_dir=None):
     """Train per cfg; returns (model, run record path). out_dir (for tests) replaces cnn_cifar/ in outputs."""
-    from shared.metrics import MetricsLogger
-    from shared.runrecord import write_run_record
     from shared.seeding import pick_device
 
     cfg = check(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    run = Run("cnn_cifar", cfg, out_dir)  # sets the threads and starts the clock, before the data loads
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    clock = time.perf_counter()
     x_train, y_train, x_test, y_test = load_data(cfg)
     sampler = EpochSampler(x_train, y_train, cfg)
     model = build_model(cfg, device)
     sgd, muon = make_optimizers(model, cfg)
+    training = Training(model, sgd, muon, sampler, device)
     forward = torch.compile(model) if cfg.compile else model
 
     spe = sampler.steps_per_epoch
@@ -466,40 +474,18 @@ def train(cfg, out_dir=None):
     whiten_steps = round(cfg.whiten_bias_epochs * spe)
     n_epochs = math.ceil(total_steps / spe)
 
-    out = Path(out_dir) if out_dir else PROJECT_DIR
-    resume_path = out / "checkpoints" / "resume" / f"{cfg.run}.pt"
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "progress")}
-    config_json = json.dumps(settings, sort_keys=True, default=list)
-    state = {
-        "epoch": 0,
-        "step": 0,
-        "history": {},
-        "elapsed": 0.0,
-        "time_to_94_s": None,
-        "config": config_json,
-    }
-    if cfg.resume and resume_path.exists():
-        state = load_state(resume_path, model, sgd, muon, sampler)
-        check_resumable(resume_path, state["config"], config_json)
-        print(f"resuming {cfg.run} from epoch {state['epoch']}")
-    else:
+    state = run.resume(training, epoch=0, step=0, time_to_94_s=None)
+    if state["step"] == 0:  # a new run; a resumed one has its whitening filters from the checkpoint
         model.init_whitening(normalize(x_train[:5000], cfg.channels_last).to(device))
-
-    log_dir = out / "runs" / cfg.run if out_dir else None
-    logger = MetricsLogger("cnn_cifar", cfg.run, log_dir=log_dir, purge_step=state["step"] or None)
-    history, step = state["history"], state["step"]
-    start = clock - state["elapsed"]
+    step = state["step"]
     eval_kwargs = dict(tta=cfg.tta, precision=cfg.precision, channels_last=cfg.channels_last)
     model.train()
     for epoch in range(state["epoch"], n_epochs):
         total, correct, seen = 0.0, 0, 0
-        bar = tqdm(
+        bar = run.bar(
             sampler.epoch(epoch),
             total=min(spe, total_steps - step),
             desc=f"{cfg.run} epoch {epoch + 1}/{n_epochs}",
-            leave=False,
-            disable=not cfg.progress,
-            mininterval=1.0,
         )
         for x, y in bar:
             if step >= total_steps:
@@ -509,64 +495,43 @@ def train(cfg, out_dir=None):
             loss, hits = train_step(forward, sgd, muon, x, y, cfg, device, step < whiten_steps)
             check_finite(loss, "training loss", step)
             total, correct, seen = total + loss * len(y), correct + hits, seen + len(y)
-            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{muon.param_groups[0]['lr']:.3f}")
-            logger.scalar("train/loss", loss, step)
-            logger.scalar("train/lr_filters", muon.param_groups[0]["lr"], step)
+            lr_filters = muon.param_groups[0]["lr"]
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr_filters:.3f}")
+            run.log({"train/loss": loss, "train/lr_filters": lr_filters}, step)
             step += 1
         row = {"epoch": epoch + 1, "train_loss": total / seen, "train_acc": correct / seen}
         if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
             row["test_acc"], row["test_loss"] = evaluate(model, x_test, y_test, **eval_kwargs)
             if row["test_acc"] >= 0.94 and state["time_to_94_s"] is None:
-                state["time_to_94_s"] = time.perf_counter() - start
-        row["time_s"] = time.perf_counter() - start
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
-        logger.scalars({k: v for k, v in row.items() if k != "epoch"}, step, prefix="epoch/")
+                state["time_to_94_s"] = run.elapsed()
+        row["time_s"] = run.elapsed()
+        run.add_history(row, step, prefix="epoch/")
         shown = f"  test acc {row['test_acc']:.4f}" if "test_acc" in row else ""
-        print(
+        run.say(
             f"{cfg.run} epoch {epoch + 1:2d}/{n_epochs}: train loss {row['train_loss']:.4f}  "
-            f"train acc {row['train_acc']:.4f}{shown}  ({row['time_s']:.0f} s)",
-            flush=True,
+            f"train acc {row['train_acc']:.4f}{shown}  ({row['time_s']:.0f} s)"
         )
-        state.update(epoch=epoch + 1, step=step, history=history, elapsed=time.perf_counter() - start)
-        save_state(resume_path, model, sgd, muon, sampler, state)
+        state.update(epoch=epoch + 1, step=step)
+        run.checkpoint(training, state)
 
     test_acc, test_loss = evaluate(model, x_test, y_test, **eval_kwargs)
-    wall = time.perf_counter() - start
     if test_acc >= 0.94 and state["time_to_94_s"] is None:
-        state["time_to_94_s"] = wall
-    logger.scalar("final/test_acc", test_acc, step)
-    logger.close()
+        state["time_to_94_s"] = run.elapsed()
+    run.log({"final/test_acc": test_acc}, step)
     metrics = {
         "test_acc": test_acc,
         "test_loss": test_loss,
         "tta": cfg.tta,
-        "train_acc_last_epoch": history["train_acc"][-1],
-        "epochs_run": len(history["epoch"]),
+        "train_acc_last_epoch": run.history["train_acc"][-1],
+        "epochs_run": len(run.history["epoch"]),
         "steps": step,
         "time_to_94_s": state["time_to_94_s"],
     }
     if cfg.save_weights:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_torch(out / "checkpoints" / f"{cfg.run}.pt", {"model": weights, "widths": list(cfg.widths)})
-    path = write_run_record(
-        project="cnn_cifar",
-        run=cfg.run,
-        impl="torch",
-        model=model_name(cfg),
-        dataset="cifar10",
-        metrics=metrics,
-        history=history,
-        params=num_params(model),
-        wall_time_s=wall,
-        config=cfg,
-        seed=cfg.seed,
-        group=cfg.group,
-        device=device,
-        notes=f"wall clock includes data loading and the final test evaluation (TTA level {cfg.tta})",
-        results_dir=out / "results" if out_dir else None,
-    )
-    print(f"{cfg.run}: test accuracy {test_acc:.4f} (TTA {cfg.tta}) in {wall:.0f} s -> {path}")
+        run.save_weights({"model": training.weights(), "widths": list(cfg.widths)})
+    notes = f"wall clock includes data loading and the final test evaluation (TTA level {cfg.tta})"
+    path = run.finish(training, model_name=model_name(cfg), dataset="cifar10", metrics=metrics, notes=notes)
+    run.say(f"{cfg.run}: test accuracy {test_acc:.4f} (TTA {cfg.tta}) in {run.elapsed():.0f} s -> {path}")
     return model, path
 
 

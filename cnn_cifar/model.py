@@ -1,42 +1,43 @@
-"""The PyTorch CNNs of cnn_cifar (curriculum 5.3, CE3.2): the SimpleCNN twin and a LeNet-style network.
+"""The PyTorch CNNs of cnn_cifar (curriculum 5.3, CE3.2): the SimpleCNN and a LeNet-style network. Pure
+torch; the bridge to the NumPy SimpleCNN (the same start from its initial weights, gradients back as NumPy)
+is twin.py.
 
-* `simple_cnn(...)`: the NumPy `scratch.SimpleCNN`'s exact twin (conv3x3-ReLU-maxpool x 3, fc 256, fc 10;
-  620,362 parameters), defined in `twin.py` and started from the very weights the NumPy model starts from
-  (same seed), so that the NumPy and PyTorch runs differ only in who does the arithmetic.
-* `LeNetStyle`: LeNet-5's shape (LeCun et al. 1998: conv5x5 -> pool -> conv5x5 -> pool -> fc -> fc -> fc, with
-  'valid' convolutions, 32 -> 28 -> 14 -> 10 -> 5) modernised the usual way: many more channels (48/96 instead of
-  6/16), batch norm after each convolution, ReLU instead of tanh, max- instead of average-pooling, optional
-  dropout before the fully connected layers. About 1.1M parameters; 31 MFLOP per image forward.
+* `SimpleCNN`: the twin of the NumPy `scratch.SimpleCNN` (conv3x3-ReLU-maxpool x 3, fc 256, fc 10; 620,362
+  parameters) with the same layers, shapes and config, written as one would in PyTorch: an NCHW nn.Sequential.
+* `LeNetStyle`: LeNet-5's shape (LeCun et al. 1998: conv5x5 -> pool -> conv5x5 -> pool -> fc -> fc -> fc,
+  with 'valid' convolutions, 32 -> 28 -> 14 -> 10 -> 5) modernised the usual way: many more channels (48/96
+  instead of 6/16), batch norm after each convolution, ReLU instead of tanh, max- instead of average-pooling,
+  optional dropout before the fully connected layers. About 1.1M parameters; 31 MFLOP per image forward.
 
 Both take NCHW float input normalised with the CIFAR-10 channel statistics and return logits (N, 10).
 """
 
-import numpy as np
-import torch
 from torch import nn
 
-from cnn_cifar.twin import copy_numpy_to_torch, torch_grads_as_numpy, torch_twin, torch_twin_of
 
-__all__ = [
-    "simple_cnn",
-    "torch_twin",
-    "torch_twin_of",
-    "copy_numpy_to_torch",
-    "torch_grads_as_numpy",
-    "LeNetStyle",
-    "count_params",
-    "lenet_flops",
-]
+class SimpleCNN(nn.Sequential):
+    """For each c in `channels`: conv3x3 (padding 1) -> ReLU -> maxpool2; then flatten -> fc(hidden) -> ReLU
+    -> fc(num_classes). The arguments are scratch.SimpleCNN's config; PyTorch's default initialisation
+    (twin.py starts it from the NumPy model's weights instead)."""
 
-
-def simple_cnn(channels=(32, 64, 128), hidden=256, seed=0, dtype=torch.float32):
-    """The PyTorch SimpleCNN, initialised exactly as `scratch.SimpleCNN(rng=np.random.default_rng(seed))`
-    (He-normal convs and hidden layer, N(0, 0.01^2) head, zero biases)."""
-    from cnn_cifar.scratch import SimpleCNN
-
-    np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    reference = SimpleCNN(channels=channels, hidden=hidden, rng=np.random.default_rng(seed), dtype=np_dtype)
-    return torch_twin_of(reference)
+    def __init__(
+        self, channels=(32, 64, 128), hidden=256, num_classes=10, in_channels=3, image_size=32, kernel_size=3
+    ):
+        layers, cin, size = [], in_channels, image_size
+        for cout in channels:  # (N, cin, size, size) -> (N, cout, size, size) -> (N, cout, size/2, size/2)
+            layers += [
+                nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            cin, size = cout, size // 2
+        layers += [
+            nn.Flatten(),  # (N, cin * size * size), in (c, h, w) order
+            nn.Linear(cin * size * size, hidden),  # (N, hidden)
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),  # (N, num_classes) logits
+        ]
+        super().__init__(*layers)
 
 
 class LeNetStyle(nn.Module):
@@ -72,7 +73,9 @@ class LeNetStyle(nn.Module):
             image_size=image_size,
         )
         layers, cin, size = [], in_channels, image_size
-        for cout in channels:
+        for (
+            cout
+        ) in channels:  # (N, cin, size, size) -> (N, cout, size', size') -> (N, cout, size'/2, size'/2)
             layers.append(nn.Conv2d(cin, cout, kernel_size, padding=padding, bias=not batchnorm))
             if batchnorm:
                 layers.append(nn.BatchNorm2d(cout))
@@ -83,13 +86,13 @@ class LeNetStyle(nn.Module):
                 f"kernel {kernel_size} with padding {padding} shrinks {image_size}-pixel images to 0"
             )
         self.features = nn.Sequential(*layers)
-        fc, width = [nn.Flatten()], cin * size * size
-        for h in hidden:
+        fc, width = [nn.Flatten()], cin * size * size  # (N, cin * size * size)
+        for h in hidden:  # (N, width) -> (N, h)
             if dropout:
                 fc.append(nn.Dropout(dropout))
             fc += [nn.Linear(width, h), nn.ReLU(inplace=True)]
             width = h
-        fc.append(nn.Linear(width, num_classes))
+        fc.append(nn.Linear(width, num_classes))  # (N, num_classes) logits
         self.classifier = nn.Sequential(*fc)
 
     def forward(self, x):

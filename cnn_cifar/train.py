@@ -1,59 +1,46 @@
-"""Train a CNN on CIFAR-10, from scratch in NumPy or in PyTorch, with the same recipe and the same data pipeline.
+"""Train a CNN on CIFAR-10, from scratch in NumPy or in PyTorch, with one recipe and one data pipeline.
 
-    python -m cnn_cifar.train --impl=numpy                          # the NumPy SimpleCNN (Conv-Pool-FC)
-    python -m cnn_cifar.train --impl=torch                          # its PyTorch twin, same recipe, same start
+    python -m cnn_cifar.train --impl=numpy                        # the NumPy SimpleCNN (Conv-Pool-FC)
+    python -m cnn_cifar.train --impl=torch                        # its PyTorch twin: same recipe, same start
     python -m cnn_cifar.train --impl=torch --model=lenet --config=cnn_cifar/configs/lenet_torch.py
     python -m cnn_cifar.train --impl=torch --augment=false --run=torch-simplecnn-noaug   # the ablation
     python -m cnn_cifar.train --config=cnn_cifar/configs/fast.py --impl=numpy           # a quick look
 
-Both implementations run this one loop: a seeded NumPy generator shuffles the training images and augments each
-batch in NumPy (reflect-pad 4 + random 32x32 crop + horizontal flip, cnn_cifar/augment.py), the batch is
-normalised with the CIFAR-10 channel statistics, and one SGD step is taken (Nesterov momentum, L2 weight decay,
-linear warm-up then cosine decay to --min_lr, the same schedule function for both). The PyTorch SimpleCNN starts
-from exactly the NumPy model's initial weights, so the two runs see the same batches in the same order from the
-same start and differ only in who does the arithmetic.
+Both implementations run this one loop: a seeded NumPy generator shuffles the training images and augments
+each batch in NumPy (reflect-pad 4 + random 32x32 crop + horizontal flip, cnn_cifar/augment.py), the batch is
+normalised with the CIFAR-10 channel statistics, and one SGD step is taken (Nesterov momentum, L2 weight
+decay, linear warm-up then cosine decay to --min_lr, one schedule function for both). The PyTorch SimpleCNN
+starts from exactly the NumPy model's initial weights (cnn_cifar/twin.py), so the two runs see the same
+batches in the same order from the same start and differ only in who does the arithmetic.
 
-After every epoch the model is evaluated on the test set (or, with --val_size=N, on N images held out of the
-training set; the test set is then used only at the end) and an atomic checkpoint goes to
-cnn_cifar/checkpoints/resume/<run>.npz|.pt; rerunning the same command resumes from it exactly (--resume=false
-starts over). A finished run writes cnn_cifar/results/<run>.json (metrics.test_acc is a fraction of the whole
-test set, or of --test_subset seeded images), TensorBoard scalars under runs/cnn_cifar/<run>, and with
---save_weights its final weights to cnn_cifar/checkpoints/<run>.npz|.pt for `make eval-cnn_cifar`.
+After every epoch the model is evaluated on the test set (or on --val_size=N images held out of the training
+set; the test set is then used only at the end), and shared.run.Run, which does the plumbing around the loop,
+writes an atomic checkpoint to cnn_cifar/checkpoints/resume/<run>.npz|.pt: rerunning the same command resumes
+from it exactly (--resume=false starts over). A finished run writes cnn_cifar/results/<run>.json (test_acc is
+a fraction of the whole test set, or of --test_subset seeded images), TensorBoard scalars under
+runs/cnn_cifar/<run>, and with --save_weights its final weights to cnn_cifar/checkpoints/<run>.npz|.pt for
+`make eval-cnn_cifar`.
 
 --threads=N sets NumPy's OpenBLAS and torch to N threads (0, the default, keeps the libraries' own choice, one
 per core). On a busy 2-core machine one thread per run is fastest, and two runs side by side use both cores.
 """
 
 import dataclasses
-import json
 import math
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from cnn_cifar.augment import augment_batch, normalize
 from shared import optim
-from shared.checkpoint import (
-    check_resumable,
-    load_npz,
-    load_torch,
-    rng_state,
-    save_npz,
-    save_torch,
-    set_rng_state,
-)
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
+from shared.data import load_cifar10, train_val_split
 from shared.nn import log_softmax
+from shared.run import Run
 
-PROJECT_DIR = Path(__file__).resolve().parent
-DEFAULTS = {  # model: (conv widths, fc widths)
-    "simple": ((32, 64, 128), (256,)),
-    "lenet": ((48, 96), (384, 192)),
-}
+DEFAULTS = {"simple": ((32, 64, 128), (256,)), "lenet": ((48, 96), (384, 192))}  # model: (conv, fc widths)
 
 
 @dataclasses.dataclass
@@ -147,23 +134,19 @@ def check(cfg):
     return cfg
 
 
-# ---- data ----------------------------------------------------------------------------------------------------
+# ---- data --------------------------------------------------------------------------------------------------
 
 
 def prepare_data(cfg):
-    """uint8 NHWC images and int64 labels: train, validation (maybe empty) and test (maybe a seeded subset)."""
-    from shared.data import load_cifar10, train_val_split
-
+    """uint8 NHWC images and int64 labels: train, validation (maybe empty), test (maybe a seeded subset)."""
     (x_train, y_train), (x_test, y_test) = load_cifar10()
     if cfg.train_subset:
         keep = np.sort(np.random.default_rng([cfg.seed, 2]).permutation(len(x_train))[: cfg.train_subset])
         x_train, y_train = x_train[keep], y_train[keep]
     if cfg.val_size:
         train_idx, val_idx = train_val_split(len(x_train), cfg.val_size, seed=cfg.seed)
-        (x_train, y_train), (x_val, y_val) = (
-            (x_train[train_idx], y_train[train_idx]),
-            (x_train[val_idx], y_train[val_idx]),
-        )
+        x_val, y_val = x_train[val_idx], y_train[val_idx]
+        x_train, y_train = x_train[train_idx], y_train[train_idx]
     else:
         x_val, y_val = x_train[:0], y_train[:0]
     if cfg.test_subset:  # the test set is sorted by class: a seeded permutation gives a mixed subset
@@ -186,41 +169,36 @@ def learning_rate(cfg, step, total_steps):
     return optim.cosine_lr(cfg.lr, step, total_steps, warmup=cfg.warmup_steps, min_lr=cfg.min_lr)
 
 
-# ---- the two implementations behind one interface ---------------------------------------------------------------
+def sgd_settings(cfg):
+    """What shared.optim.SGD and torch.optim.SGD both take: the one recipe of both implementations."""
+    return dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+
+
+# ---- the two implementations behind one interface: the classifier adapters of shared.run -------------------
 
 
 class NumpyCNN:
     """scratch.SimpleCNN + shared.optim.SGD."""
 
-    suffix = ".npz"
     device = "cpu"
+    generators = ()  # no dropout: every random draw is the loop's data_rng
 
     def __init__(self, cfg):
         from cnn_cifar.scratch import SimpleCNN
 
-        self.net = SimpleCNN(
-            channels=cfg.channels,
-            hidden=cfg.hidden[0],
-            rng=np.random.default_rng(cfg.seed),
-            dtype=np.dtype(cfg.dtype).type,
-        )
-        self.opt = optim.SGD(
-            self.net.layers,
-            cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
+        rng, dtype = np.random.default_rng(cfg.seed), np.dtype(cfg.dtype).type
+        self.net = SimpleCNN(channels=cfg.channels, hidden=cfg.hidden[0], rng=rng, dtype=dtype)
+        self.opt = optim.SGD(self.net.layers, **sgd_settings(cfg))
 
     def num_params(self):
         return self.net.num_params()
 
-    def train_batch(self, x, y, lr):
-        """One SGD step on a normalised NHWC batch; returns (mean loss, number of correct predictions)."""
+    def train_step(self, x, y, lr):
+        """One SGD step on a normalised NHWC batch; the loss is the training-mode one before the update."""
         self.opt.lr = lr
         loss, logits = self.net.loss(x, y)
         self.opt.step()
-        return loss, int((logits.argmax(axis=1) == y).sum())
+        return {"loss": loss, "correct": int((logits.argmax(axis=1) == y).sum())}
 
     def logits(self, x):
         return self.net.forward(x, training=False)
@@ -231,30 +209,25 @@ class NumpyCNN:
     def set_weights(self, weights):
         self.net.load_state_dict(weights)
 
-    def save(self, path, meta, data_rng):
-        state = {f"model/{k}": v for k, v in self.net.state_dict().items()}
-        state |= {f"opt/{k}": v for k, v in self.opt.state_dict().items()}
-        state |= {"meta": json.dumps(meta), "rng": rng_state([data_rng])}
-        save_npz(path, state)
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
 
-    def load(self, path, data_rng):
-        state = load_npz(path)
-        part = lambda prefix: {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}  # noqa: E731
-        self.net.load_state_dict(part("model/"))
-        self.opt.load_state_dict(part("opt/"))
-        set_rng_state(state["rng"], [data_rng])
-        return json.loads(str(state["meta"]))
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
 
 
 class TorchCNN:
-    """cnn_cifar.model (SimpleCNN twin or LeNetStyle) + torch.optim.SGD, fed the same NumPy batches."""
+    """cnn_cifar.model (SimpleCNN, started from the NumPy model's weights, or LeNetStyle) + torch.optim.SGD,
+    fed the same NumPy batches. Dropout draws from torch's global generator, which the checkpoints keep."""
 
-    suffix = ".pt"
+    generators = ()
 
     def __init__(self, cfg):
         import torch
 
-        from cnn_cifar.model import LeNetStyle, simple_cnn
+        from cnn_cifar.model import LeNetStyle
+        from cnn_cifar.twin import simple_cnn
         from shared.seeding import pick_device
 
         self.torch = torch
@@ -265,38 +238,30 @@ class TorchCNN:
             model = simple_cnn(cfg.channels, cfg.hidden[0], seed=cfg.seed, dtype=dtype)
         else:
             model = LeNetStyle(cfg.channels, cfg.hidden, batchnorm=cfg.batchnorm, dropout=cfg.dropout)
-        self.model = model.to(self.device, dtype)
         # NHWC batches are already channels_last tensors once permuted; on a CPU that layout is ~15% faster
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = self.model.to(memory_format=self.memory_format)
-        self.opt = torch.optim.SGD(
-            self.model.parameters(),
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
+        self.model = model.to(self.device, dtype).to(memory_format=self.memory_format)
+        self.opt = torch.optim.SGD(self.model.parameters(), **sgd_settings(cfg))
 
     def num_params(self):
         return sum(p.numel() for p in self.model.parameters())
 
     def _input(self, x):
-        """NHWC numpy -> NCHW tensor (channels_last strides unless --channels_last=false) on the device."""
+        """NHWC numpy (N, 32, 32, 3) -> NCHW tensor (N, 3, 32, 32) on the device (channels_last strides)."""
         x = self.torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
         return x.contiguous(memory_format=self.memory_format)
 
-    def train_batch(self, x, y, lr):
-        torch = self.torch
+    def train_step(self, x, y, lr):
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.model.train()
-        yt = torch.from_numpy(y).to(self.device)
-        logits = self.model(self._input(x))
-        loss = torch.nn.functional.cross_entropy(logits, yt)
+        y = self.torch.from_numpy(y).to(self.device)
+        logits = self.model(self._input(x))  # (N, 10)
+        loss = self.torch.nn.functional.cross_entropy(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return loss.item(), int((logits.argmax(1) == yt).sum().item())
+        return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum().item())}
 
     def logits(self, x):
         self.model.eval()
@@ -309,190 +274,113 @@ class TorchCNN:
     def set_weights(self, weights):
         self.model.load_state_dict(weights)
 
-    def save(self, path, meta, data_rng):
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "meta": json.dumps(meta),
-            "rng": rng_state([data_rng]),
-        }
-        save_torch(path, state)
+    def state_dict(self):
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
 
-    def load(self, path, data_rng):
-        state = load_torch(path, map_location=self.device)
+    def load_state_dict(self, state):
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], [data_rng])
-        return json.loads(state["meta"])
 
 
 def build(cfg):
-    """The implementation object for a checked cfg."""
+    """The model adapter for a checked cfg."""
     return NumpyCNN(cfg) if cfg.impl == "numpy" else TorchCNN(cfg)
 
 
-def predict_logits(impl, images, cfg):
+def predict_logits(model, images, cfg):
     """Logits (N, 10) float for uint8 NHWC images, normalised and run in batches of cfg.eval_batch."""
     dtype = np.dtype(cfg.dtype).type
     chunks = [
-        impl.logits(normalize(images[i : i + cfg.eval_batch], dtype=dtype))
+        model.logits(normalize(images[i : i + cfg.eval_batch], dtype=dtype))
         for i in range(0, len(images), cfg.eval_batch)
     ]
     return np.concatenate(chunks) if chunks else np.zeros((0, 10), dtype)
 
 
-def evaluate(impl, images, labels, cfg):
+def evaluate(model, images, labels, cfg):
     """(mean cross-entropy, accuracy) on uint8 images; (nan, nan) for an empty set."""
     if not len(images):
         return float("nan"), float("nan")
-    logits = predict_logits(impl, images, cfg)
+    logits = predict_logits(model, images, cfg)
     logp = log_softmax(logits.astype(np.float64))
     loss = -logp[np.arange(len(labels)), labels].mean()
     return float(loss), float((logits.argmax(axis=1) == labels).mean())
 
 
-# ---- the loop ------------------------------------------------------------------------------------------------
+# ---- the loop ----------------------------------------------------------------------------------------------
 
 
 def train(cfg, out_dir=None):
-    """Train per cfg; returns (impl, run record path). The loop is the same for both implementations.
-    out_dir (tests) replaces cnn_cifar/ for the checkpoints, run record and TensorBoard logs."""
-    from shared.metrics import MetricsLogger
-    from shared.runrecord import write_run_record
-    from shared.threads import set_threads
-
+    """Train per cfg; returns (model adapter, run record path). The loop is the same for both implementations.
+    out_dir (tests) replaces cnn_cifar/ as the home of checkpoints/, results/ and runs/."""
     cfg = check(cfg)
-    set_threads(cfg.threads)
+    run = Run("cnn_cifar", cfg, out_dir)
     data = prepare_data(cfg)
     x_train, y_train = data["train"]
     (x_val, y_val), (x_test, y_test) = data["val"], data["test"]
     eval_name, (x_eval, y_eval) = ("val", data["val"]) if cfg.val_size else ("test", data["test"])
-    impl = build(cfg)
-    data_rng = np.random.default_rng([cfg.seed, 1])
+    model = build(cfg)
+    data_rng = np.random.default_rng([cfg.seed, 1])  # shuffles and augments, for both implementations
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.warmup_steps >= total_steps:
         raise UserError(f"--warmup_steps={cfg.warmup_steps} must be below the run's {total_steps} steps")
-
-    out = Path(out_dir) if out_dir else PROJECT_DIR
-    resume_path = out / "checkpoints" / "resume" / f"{cfg.run}{impl.suffix}"
-    # a checkpoint only resumes the run it came from: every setting but these must match
-    settings = {
-        k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "progress", "threads")
-    }
-    config_json = json.dumps(settings, sort_keys=True, default=list)
-    state = {"epoch": 0, "history": {}, "elapsed": 0.0, "config": config_json}
-    if cfg.resume and resume_path.exists():
-        state = impl.load(resume_path, data_rng)
-        check_resumable(resume_path, state["config"], config_json)
-        print(f"resuming {cfg.run} from epoch {state['epoch']}")
+    state = run.resume(model, [data_rng], epoch=0)
     if state["epoch"] == 0:
-        print(
-            f"{cfg.run}: {cfg.impl} {model_name(cfg)}, {impl.num_params():,} params; {len(x_train):,} training "
-            f"images, {steps_per_epoch} steps of {cfg.batch_size} per epoch; evaluating on {len(x_eval):,} "
-            f"{eval_name} images"
+        run.say(
+            f"{cfg.run}: {cfg.impl} {model_name(cfg)}, {model.num_params():,} params; {len(x_train):,} "
+            f"training images, {steps_per_epoch} steps of {cfg.batch_size} per epoch; evaluating on "
+            f"{len(x_eval):,} {eval_name} images"
         )
 
-    log_dir = out / "runs" / cfg.run if out_dir else None
-    logger = MetricsLogger(
-        "cnn_cifar", cfg.run, log_dir=log_dir, purge_step=state["epoch"] * steps_per_epoch or None
-    )
-    history = state["history"]
-    start = time.perf_counter() - state["elapsed"]
     for epoch in range(state["epoch"], cfg.epochs):
         order = data_rng.permutation(len(x_train))
-        total, correct, seen, step_times = 0.0, 0, 0, []
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"{cfg.run} epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-            disable=not cfg.progress,
-            mininterval=1.0,
-        )
+        loss_sum, correct, step_times = 0.0, 0, []
+        bar = run.bar(range(steps_per_epoch), desc=f"{cfg.run} epoch {epoch + 1}/{cfg.epochs}")
         for i in bar:
             t0 = time.perf_counter()
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            x, y = training_batch(x_train[idx], cfg, data_rng), y_train[idx]
+            x, y = training_batch(x_train[idx], cfg, data_rng), y_train[idx]  # (B, 32, 32, 3), (B,)
             step = epoch * steps_per_epoch + i
             lr = learning_rate(cfg, step, total_steps)
-            loss, hits = impl.train_batch(x, y, lr)
-            check_finite(loss, "training loss", step)
+            stats = model.train_step(x, y, lr)
+            check_finite(stats["loss"], "training loss", step)
             step_times.append(time.perf_counter() - t0)
-            total, correct, seen = total + loss * len(idx), correct + hits, seen + len(idx)
+            loss_sum, correct = loss_sum + stats["loss"] * len(idx), correct + stats["correct"]
             if i % 20 == 0:
-                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.4f}")
-                logger.scalar("train/loss", loss, step)
-                logger.scalar("train/lr", lr, step)
-        eval_loss, eval_acc = evaluate(impl, x_eval, y_eval, cfg)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total / seen,
-            "train_acc": correct / seen,
-            f"{eval_name}_loss": eval_loss,
-            f"{eval_name}_acc": eval_acc,
-            "lr": lr,
-            "ms_per_step": 1e3 * statistics.median(step_times),
-            "time_s": time.perf_counter() - start,
-        }
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
-        logger.scalars(
-            {k: v for k, v in row.items() if k != "epoch"}, (epoch + 1) * steps_per_epoch, prefix="epoch/"
-        )
-        print(
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.4f}")
+                run.log({"train/loss": stats["loss"], "train/lr": lr}, step)
+        eval_loss, eval_acc = evaluate(model, x_eval, y_eval, cfg)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / len(x_train), "train_acc": correct / len(x_train)}
+        row |= {f"{eval_name}_loss": eval_loss, f"{eval_name}_acc": eval_acc, "lr": lr}
+        row |= {"ms_per_step": 1e3 * statistics.median(step_times), "time_s": run.elapsed()}
+        run.add_history(row, (epoch + 1) * steps_per_epoch, prefix="epoch/")
+        run.say(
             f"{cfg.run} epoch {epoch + 1:2d}/{cfg.epochs}: train loss {row['train_loss']:.4f} "
             f"(augmented acc {row['train_acc']:.4f})  {eval_name} acc {eval_acc:.4f}  "
-            f"{row['ms_per_step']:.0f} ms/step  ({row['time_s']:.0f} s)",
-            flush=True,
+            f"{row['ms_per_step']:.0f} ms/step  ({row['time_s']:.0f} s)"
         )
-        state.update(epoch=epoch + 1, history=history, elapsed=time.perf_counter() - start)
-        impl.save(resume_path, dict(state), data_rng)
-    train_time = time.perf_counter() - start
+        state["epoch"] = epoch + 1
+        run.checkpoint(model, state)  # atomic; rerunning the command resumes here
+    train_time = run.elapsed()
 
-    test_loss, test_acc = evaluate(impl, x_test, y_test, cfg)
-    val_loss, val_acc = evaluate(impl, x_val, y_val, cfg)
-    train_loss, train_acc = evaluate(impl, x_train, y_train, cfg)
-    wall = time.perf_counter() - start
-    logger.scalar("final/test_acc", test_acc, total_steps)
-    logger.close()
-    metrics = {
-        "test_acc": test_acc,
-        "test_loss": test_loss,
-        "train_acc": train_acc,
-        "train_loss": train_loss,
-        "val_acc": val_acc,
-        "test_size": len(y_test),
-        "epochs_run": len(history["epoch"]),
-        "ms_per_step": statistics.median(history["ms_per_step"]),
-        "train_time_s": train_time,
-    }
-    metrics = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
+    test_loss, test_acc = evaluate(model, x_test, y_test, cfg)
+    val_loss, val_acc = evaluate(model, x_val, y_val, cfg)
+    train_loss, train_acc = evaluate(model, x_train, y_train, cfg)
+    run.log({"final/test_acc": test_acc}, total_steps)
+    metrics = {"test_acc": test_acc, "test_loss": test_loss, "train_acc": train_acc, "train_loss": train_loss}
+    metrics |= {"val_acc": val_acc, "test_size": len(y_test), "epochs_run": len(run.history["epoch"])}
+    metrics |= {"ms_per_step": statistics.median(run.history["ms_per_step"]), "train_time_s": train_time}
     if cfg.save_weights:
-        weights_path = out / "checkpoints" / f"{cfg.run}{impl.suffix}"
-        (save_npz if cfg.impl == "numpy" else save_torch)(weights_path, impl.weights())
-    path = write_run_record(
-        project="cnn_cifar",
-        run=cfg.run,
-        impl=cfg.impl,
-        model=model_name(cfg),
-        dataset="cifar10",
-        metrics=metrics,
-        history=history,
-        params=impl.num_params(),
-        wall_time_s=wall,
-        config=cfg,
-        seed=cfg.seed,
-        group=cfg.group,
-        device=impl.device,
-        notes=(
-            f"train_acc/test_acc: final weights, no augmentation, on all {len(y_train):,} training and "
-            f"{len(y_test):,} test images; history train_acc is the running accuracy on augmented batches; "
-            "wall clock includes every evaluation"
-        ),
-        results_dir=out / "results" if out_dir else None,
+        run.save_weights(model.weights())
+    notes = (
+        f"train_acc/test_acc: final weights, no augmentation, on all {len(y_train):,} training and "
+        f"{len(y_test):,} test images; history train_acc is the running accuracy on augmented batches; "
+        "wall clock includes every evaluation"
     )
-    print(f"{cfg.run}: test accuracy {test_acc:.4f} in {wall:.0f} s -> {path}")
-    return impl, path
+    path = run.finish(model, model_name=model_name(cfg), dataset="cifar10", metrics=metrics, notes=notes)
+    run.say(f"{cfg.run}: test accuracy {test_acc:.4f} in {run.elapsed():.0f} s -> {path}")
+    return model, path
 
 
 def main(argv):

@@ -25,25 +25,26 @@ core, against 0.81 s in NCHW and 0.71 s under bf16 autocast; 128 px costs 0.98 s
 
 Each (size, mode) writes cnn_cifar/results/transfer-<backbone>-<mode>-n<size>.json (group "transfer"); a run
 whose record already exists with the same settings is skipped (--redo=true runs it again), so an interrupted
-sweep resumes at the first unfinished run. Evaluation runs under bfloat16 autocast (--eval_bf16=false: fp32).
+sweep resumes at the first unfinished run (a run itself is not checkpointed: at most 400 steps, a few minutes,
+against about 40 MB per checkpoint of the network and AdamW). shared.run.Run gives each run its progress bar,
+TensorBoard scalars under runs/cnn_cifar/<run>, history and record. Evaluation runs under bfloat16 autocast
+(--eval_bf16=false: fp32).
 """
 
 import dataclasses
 import json
 import math
-import time
-from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
+from shared.run import Run
 
-PROJECT_DIR = Path(__file__).resolve().parent
 CAT, DOG = 3, 5
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 LITE_MEAN, LITE_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on (x - 127) / 128
@@ -73,7 +74,7 @@ class Config:
     augment: bool = True  # random crop (reflect pad 4) + mirror, at 32x32 before upsampling
     test_subset: int = 0  # evaluate on a seeded balanced subset of the 2000 test images (0 = all)
     seed: int = 0
-    threads: int = 0  # torch threads; 0 = torch's default
+    threads: int = 0  # torch (and BLAS) threads; 0 = the libraries' default
     group: str = "transfer"
     redo: bool = False  # rerun (size, mode) pairs whose run record already exists with these settings
     progress: bool = True
@@ -282,32 +283,43 @@ def run_name(cfg, mode, size):
     return f"{cfg.prefix}-{BACKBONES[cfg.backbone]}-{mode}-n{size}"
 
 
+class Network:
+    """The network being trained, as shared.run's adapter: what the run record needs of it (no checkpoints)."""
+
+    device = "cpu"
+
+    def __init__(self, model):
+        self.model = model
+
+    def num_params(self):
+        return sum(p.numel() for p in self.model.parameters())
+
+
 def train_one(cfg, data, size, mode, out_dir=None):
     """Train one (size, mode) and write its run record; returns (test accuracy, record path).
     out_dir (tests) replaces cnn_cifar/ for the record and the TensorBoard logs."""
-    from shared.metrics import MetricsLogger
-    from shared.runrecord import write_run_record
     from shared.seeding import seed_everything
 
     (x_train, y_train), (x_test, y_test) = data
-    run = run_name(cfg, mode, size)
     steps = steps_for(cfg, size)
     settings = {**dataclasses.asdict(cfg), "train_size": size, "mode": mode, "steps_run": steps}
     for key in ("sizes", "modes", "redo", "progress"):
         settings.pop(key)
-    out = Path(out_dir) if out_dir else PROJECT_DIR
-    record_path = out / "results" / f"{run}.json"
+    # the run's own settings as Run reads them; its record keeps `settings`, which the skip below compares
+    one_run = SimpleNamespace(**settings, run=run_name(cfg, mode, size), progress=cfg.progress, resume=False)
+    run = Run("cnn_cifar", one_run, out_dir)  # sets the threads and starts the clock
+    record_path = run.dir / "results" / f"{run.name}.json"
     if not cfg.redo and record_path.exists():
         old = json.loads(record_path.read_text())
         if json.dumps(old.get("config"), sort_keys=True) == json.dumps(
             settings, sort_keys=True, default=list
         ):
-            print(
-                f"{run}: already done (test accuracy {old['metrics']['test_acc']:.4f}); --redo=true reruns it"
+            run.say(
+                f"{run.name}: already done (test accuracy {old['metrics']['test_acc']:.4f}); "
+                "--redo=true reruns it"
             )
             return old["metrics"]["test_acc"], record_path
 
-    start = time.perf_counter()
     seed_everything(cfg.seed)
     idx = balanced_subset(y_train, size, cfg.seed, classes=(0, 1))
     xs, ys = x_train[idx], torch.from_numpy(y_train[idx])
@@ -323,12 +335,12 @@ def train_one(cfg, data, size, mode, out_dir=None):
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     base_lrs = [g["lr"] for g in opt.param_groups]
     gen = torch.Generator().manual_seed(cfg.seed)
-    logger = MetricsLogger("cnn_cifar", run, log_dir=out / "runs" / run if out_dir else None)
+    network = Network(model)
+    run.resume(network)  # resume=False: nothing to load, it opens the TensorBoard logs
     batch = min(cfg.batch_size, size)
     order, pos = torch.randperm(size, generator=gen), 0
-    losses = []
     model.train()
-    bar = tqdm(range(steps), desc=run, leave=False, disable=not cfg.progress, mininterval=1.0)
+    bar = run.bar(range(steps), desc=run.name)
     for step in bar:
         if pos + batch > size:
             order, pos = torch.randperm(size, generator=gen), 0
@@ -341,51 +353,44 @@ def train_one(cfg, data, size, mode, out_dir=None):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(check_finite(loss.item(), "training loss", step))
+        train_loss = check_finite(loss.item(), "training loss", step)
+        run.add_history({"step": step, "train_loss": train_loss}, step, prefix="train/")
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            logger.scalar("train/loss", losses[-1], step)
-    train_time = time.perf_counter() - start
+            bar.set_postfix(loss=f"{train_loss:.3f}")
+    train_time = run.elapsed()
     test_acc, test_loss = evaluate(model, x_test, y_test, cfg.resolution, mean, std, bf16=cfg.eval_bf16)
     probe = np.arange(min(size, 500))  # training accuracy on (up to) 500 of the training images
     train_acc, _ = evaluate(model, xs[probe], ys[probe], cfg.resolution, mean, std, bf16=cfg.eval_bf16)
-    wall = time.perf_counter() - start
-    logger.scalar("final/test_acc", test_acc, steps)
-    logger.close()
-    tail = max(1, steps // 10)
-    path = write_run_record(
-        project="cnn_cifar",
-        run=run,
-        impl="torch",
-        model=f"{cfg.backbone}-{mode}",
+    run.log({"final/test_acc": test_acc}, steps)
+    losses = run.history["train_loss"]
+    metrics = {
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "train_acc": train_acc,
+        "train_loss_last10pct": float(np.mean(losses[-max(1, steps // 10) :])),
+        "train_size": size,
+        "test_size": len(y_test),
+        "steps": steps,
+        "train_time_s": train_time,
+    }
+    notes = f"{steps} AdamW steps of batch {batch} at {cfg.resolution} px; {len(y_test)} test images"
+    path = run.finish(
+        network,
+        model_name=f"{cfg.backbone}-{mode}",
         dataset="cifar10-cats-vs-dogs",
-        metrics={
-            "test_acc": test_acc,
-            "test_loss": test_loss,
-            "train_acc": train_acc,
-            "train_loss_last10pct": float(np.mean(losses[-tail:])),
-            "train_size": size,
-            "test_size": len(y_test),
-            "steps": steps,
-            "train_time_s": train_time,
-        },
-        history={"step": list(range(steps)), "train_loss": losses},
-        params=sum(p.numel() for p in model.parameters()),
-        wall_time_s=wall,
+        metrics=metrics,
+        notes=notes,
         config=settings,
-        seed=cfg.seed,
-        group=cfg.group,
-        notes=f"{steps} AdamW steps of batch {batch} at {cfg.resolution} px; {len(y_test)} test images",
-        results_dir=out / "results" if out_dir else None,
     )
-    print(f"{run}: test accuracy {test_acc:.4f} (train {train_acc:.4f}) after {steps} steps in {wall:.0f} s")
+    run.say(
+        f"{run.name}: test accuracy {test_acc:.4f} (train {train_acc:.4f}) after {steps} steps "
+        f"in {run.elapsed():.0f} s"
+    )
     return test_acc, path
 
 
 def sweep(cfg):
     cfg = check(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     if cfg.backbone == "resnet18" and "pretrained" in cfg.modes:
         _resnet18_weights()  # fail in one line before any training when the weights cannot be had
     data = cats_and_dogs(cfg.seed, cfg.test_subset)

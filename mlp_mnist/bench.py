@@ -20,6 +20,7 @@ import numpy as np
 
 from shared.cli import UserError, run_main
 from shared.config import parse_config
+from shared.data import load_mnist
 from shared.threads import bench_threads
 
 
@@ -32,7 +33,7 @@ class BenchConfig:
     runs: int = 3  # timed epochs per implementation (median reported)
     warmup_steps: int = 50
     max_steps: int = 0  # 0: the whole epoch (60,000 / batch_size steps); >0: time only this many steps
-    threads: int = 0  # 0: keep OpenBLAS's own count and give torch the same
+    threads: int = 0  # shared.threads.bench_threads: 0 keeps OpenBLAS's own count, and torch gets the same
     seed: int = 0
 
 
@@ -47,28 +48,14 @@ def _load():
 
 
 def load_data():
-    """(x (60000, 784) float32 standardised, y (60000,) int64, description)."""
-    try:
-        from shared.data import load_mnist
-    except ImportError:
-        load_mnist = None
-    reason = "shared.data.load_mnist does not exist"
-    if load_mnist is not None:
-        try:
-            (x, y), _ = load_mnist()
-            source = f"real MNIST training set ({len(x)} images)"
-        except UserError as e:
-            load_mnist, reason = None, f"MNIST not loadable: {e}"
-    if load_mnist is None:
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, size=(60000, 28, 28), dtype=np.uint8)
-        y = rng.integers(0, 10, size=60000).astype(np.int64)
-        source = f"random data of MNIST's shape ({reason})"
+    """(x (60000, 784) float32 standardised, y (60000,) int64, description). Missing MNIST is the data loader's
+    one-line UserError: a benchmark on stand-in data would time something else."""
+    (x, y), _ = load_mnist()
     x = x.reshape(len(x), -1).astype(np.float32)
     x /= 255.0
     x -= 0.1307
     x /= 0.3081
-    return x, np.array(y, dtype=np.int64), source
+    return x, np.array(y, dtype=np.int64), f"real MNIST training set ({len(x)} images)"
 
 
 # ---- one epoch each
@@ -109,8 +96,9 @@ def run_bench(cfg, log=print):
     """Returns {"numpy_s": [...], "torch_s": [...], "threads": n, "data": str, "steps": n, "ratio": float}."""
     import torch
 
-    from mlp_mnist.model import build_torch_mlp, copy_numpy_to_torch
+    from mlp_mnist.model import build_torch_mlp
     from mlp_mnist.scratch import build_mlp
+    from mlp_mnist.twin import copy_numpy_to_torch
     from shared.optim import Adam
 
     threads = bench_threads(cfg.threads, log)  # 0: keep the libraries' own counts

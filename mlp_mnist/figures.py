@@ -3,7 +3,9 @@
     python -m mlp_mnist.figures
 
 Draws only what the results/ folder has data for, so it works after `make mlp_mnist` alone and again after the
-studies.
+studies. The committed figures are drawn from committed records only; the quick looks (`make mlp_mnist FAST=1`,
+shared.report.is_quick_look) get curves of their own in results/fast-headline_*.png, which .gitignore keeps out
+of git like their records, so a quick look leaves the committed files as they were.
 """
 
 import json
@@ -14,6 +16,7 @@ import numpy as np
 from shared import plots
 from shared.checkpoint import load_npz, load_torch
 from shared.cli import run_main
+from shared.report import is_quick_look
 from shared.runrecord import load_run_records
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -24,29 +27,29 @@ def curves(records, key, label=lambda r: r["run"]):
     return {label(r): (r["history"]["epoch"], r["history"][key]) for r in records if key in r["history"]}
 
 
-def headline(records):
-    runs = [r for r in records if r["group"] in ("headline", "fast")]
+def headline(runs, results, prefix="", what="Headline runs"):
+    """Training loss and test accuracy per epoch of `runs`, into <prefix>headline_{loss,test_acc}.png."""
     if not runs:
         return
     plots.line_plot(
         curves(runs, "train_loss"),
-        RESULTS / "headline_loss.png",
+        results / f"{prefix}headline_loss.png",
         "epoch",
         "training loss",
-        "Headline runs: training loss",
+        f"{what}: training loss",
         logy=True,
     )
     plots.line_plot(
         curves(runs, "test_acc"),
-        RESULTS / "headline_test_acc.png",
+        results / f"{prefix}headline_test_acc.png",
         "epoch",
         "test accuracy",
-        "Headline runs: test accuracy per epoch",
+        f"{what}: test accuracy per epoch",
         hline=(0.985, "98.5% target"),
     )
 
 
-def first_layer_weights():
+def first_layer_weights(results):
     """First-layer weights of the committed headline models, each hidden unit's 784 weights as a 28x28 image."""
     for path in sorted((PROJECT_DIR / "checkpoints").glob("*-mlp-800x800*")):
         if path.suffix == ".npz":
@@ -55,13 +58,13 @@ def first_layer_weights():
             w = load_torch(path)["0.weight"].numpy()
         plots.image_grid(
             w[:40].reshape(-1, 28, 28),
-            RESULTS / f"weights_{path.stem}.png",
+            results / f"weights_{path.stem}.png",
             ncols=10,
             title=f"First-layer weights of {path.stem} (first 40 of {len(w)} units)",
         )
 
 
-def sweep(records):
+def sweep(records, results):
     runs = [r for r in records if r["group"] == "sweep"]
     if not runs:
         return
@@ -79,7 +82,7 @@ def sweep(records):
         series_time[f"{depth} hidden layers"] = (widths, [r["wall_time_s"] for r in rows])
     plots.line_plot(
         series_acc,
-        RESULTS / "sweep_test_acc.png",
+        results / "sweep_test_acc.png",
         "width (units per hidden layer)",
         "test accuracy",
         "Depth x width: test accuracy",
@@ -87,7 +90,7 @@ def sweep(records):
     )
     plots.line_plot(
         series_gap,
-        RESULTS / "sweep_gap.png",
+        results / "sweep_gap.png",
         "width (units per hidden layer)",
         "train accuracy - test accuracy",
         "Depth x width: overfitting gap",
@@ -95,7 +98,7 @@ def sweep(records):
     )
     plots.line_plot(
         series_time,
-        RESULTS / "sweep_time.png",
+        results / "sweep_time.png",
         "width (units per hidden layer)",
         "training time (s)",
         "Depth x width: training time",
@@ -103,20 +106,20 @@ def sweep(records):
     )
 
 
-def group_curves(records, group, key, filename, title, ylabel, logy=False):
+def group_curves(records, results, group, key, filename, title, ylabel, logy=False):
     runs = [r for r in records if r["group"] == group]
     if runs:
-        plots.line_plot(curves(runs, key), RESULTS / filename, "epoch", ylabel, title, logy=logy)
+        plots.line_plot(curves(runs, key), results / filename, "epoch", ylabel, title, logy=logy)
 
 
-def init_figures():
-    path = RESULTS / "init_stats.json"
+def init_figures(results):
+    path = results / "init_stats.json"
     if not path.exists():
         return
-    results = json.loads(path.read_text())["results"]
+    schemes = json.loads(path.read_text())["results"]
     for activation in ("tanh", "relu"):
         for when in ("at_init", "after_training"):
-            rows = [r for r in results if r["activation"] == activation and when in r]
+            rows = [r for r in schemes if r["activation"] == activation and when in r]
             if not rows:
                 continue
             for key, ylabel in (("activation_std", "activation std"), ("grad_norm", "||dL/dW||")):
@@ -127,17 +130,20 @@ def init_figures():
                     series[r["scheme"]] = (list(range(1, len(values) + 1)), values)
                 title = f"10-layer {activation} MLP, {when.replace('_', ' ')}: {ylabel} by layer"
                 plots.line_plot(
-                    series, RESULTS / f"init_{activation}_{key}_{when}.png", "layer", ylabel, title, logy=True
+                    series, results / f"init_{activation}_{key}_{when}.png", "layer", ylabel, title, logy=True
                 )
 
 
-def main(argv):
-    records = load_run_records("mlp_mnist")
-    headline(records)
-    first_layer_weights()
-    sweep(records)
+def draw(records, results=RESULTS):
+    """Every figure `records` and results/init_stats.json have data for, into the folder `results`."""
+    committed = [r for r in records if not is_quick_look(r)]
+    headline([r for r in committed if r["group"] == "headline"], results)
+    headline([r for r in records if is_quick_look(r)], results, "fast-", "Quick look (FAST=1, not committed)")
+    first_layer_weights(results)
+    sweep(committed, results)
     group_curves(
-        records,
+        committed,
+        results,
         "activations",
         "test_acc",
         "activations_test_acc.png",
@@ -145,7 +151,8 @@ def main(argv):
         "test accuracy",
     )
     group_curves(
-        records,
+        committed,
+        results,
         "optimizers",
         "train_loss",
         "optimizers_train_loss.png",
@@ -154,7 +161,8 @@ def main(argv):
         logy=True,
     )
     group_curves(
-        records,
+        committed,
+        results,
         "optimizers",
         "test_acc",
         "optimizers_test_acc.png",
@@ -162,7 +170,8 @@ def main(argv):
         "test accuracy",
     )
     group_curves(
-        records,
+        committed,
+        results,
         "regularization",
         "val_acc",
         "regularization_val_acc.png",
@@ -170,7 +179,8 @@ def main(argv):
         "validation accuracy",
     )
     group_curves(
-        records,
+        committed,
+        results,
         "regularization",
         "train_loss",
         "regularization_train_loss.png",
@@ -178,7 +188,11 @@ def main(argv):
         "training loss",
         logy=True,
     )
-    init_figures()
+    init_figures(results)
+
+
+def main(argv):
+    draw(load_run_records("mlp_mnist"))
     print(f"figures written to {RESULTS.relative_to(PROJECT_DIR.parent)}/")
 
 

@@ -11,6 +11,9 @@ A `network` (anything with a `.layers` list) is accepted in place of the list.
         for x, y in batches:
             net.forward(x); net.backward(dlogits); opt.step()
 
+A parameter whose gradient is missing (its name absent from `grads`, or None) is skipped, as torch skips a
+parameter whose .grad is None: no update, no weight decay, no buffer, and for Adam no step of its own step count.
+
 `state_dict()` is a flat dict of numpy arrays (step count, lr and the per-parameter buffers), so it fits into an
 .npz checkpoint next to the weights; `load_state_dict()` takes it back and training resumes bit for bit.
 The work arrays are float32 when the parameters are: every scalar in the updates is a Python float, which NumPy 2
@@ -132,7 +135,8 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """torch.optim.Adam (decoupled=False, weight decay as L2: g = grad + wd * p) or torch.optim.AdamW
-    (decoupled=True: p *= 1 - lr * wd before the update). With t = step count after increment:
+    (decoupled=True: p *= 1 - lr * wd before the update). With t = the parameter's own step count after increment
+    (the steps on which it had a gradient, as in torch):
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
         p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
     """
@@ -143,16 +147,19 @@ class Adam(Optimizer):
         super().__init__(layers, lr)
         self.beta1, self.beta2 = float(betas[0]), float(betas[1])
         self.eps, self.weight_decay, self.decoupled = float(eps), float(weight_decay), bool(decoupled)
+        # torch's state[p]["step"]: each parameter's own count, advanced only on steps where it has a gradient,
+        # so a parameter whose first gradient arrives late starts its bias correction at t = 1 too
+        self.param_steps = [0] * len(self.slots)
 
     def step(self):
         self.step_count += 1
-        t, lr, b1, b2, wd = self.step_count, self.lr, self.beta1, self.beta2, self.weight_decay
-        step_size = lr / (1.0 - b1**t)
-        bc2_sqrt = math.sqrt(1.0 - b2**t)
-        eps_c = self.eps * bc2_sqrt
-        inv_step_c = 1.0 / (step_size * bc2_sqrt) if step_size > 0 else 0.0
+        lr, b1, b2, wd = self.lr, self.beta1, self.beta2, self.weight_decay
         ms, vs = self.state["exp_avg"], self.state["exp_avg_sq"]
         for i, p, g in self._pairs():
+            self.param_steps[i] += 1
+            t = self.param_steps[i]
+            step_size = lr / (1.0 - b1**t)
+            bc2_sqrt = math.sqrt(1.0 - b2**t)
             if wd != 0:
                 if self.decoupled:
                     p *= 1.0 - lr * wd
@@ -175,10 +182,26 @@ class Adam(Optimizer):
             # p -= step_size * m / (sqrt(v) / c + eps), c = sqrt(bc2), computed with one pass fewer as
             # p -= m / ((sqrt(v) + eps c) / (step_size c))   (equal up to float rounding)
             np.sqrt(v, out=tmp)
-            tmp += eps_c
-            tmp *= inv_step_c
+            tmp += self.eps * bc2_sqrt
+            tmp *= 1.0 / (step_size * bc2_sqrt)
             np.divide(m, tmp, out=tmp)
             p -= tmp
+
+    def state_dict(self):
+        """The base state plus 'step.<slot index>', each parameter's own step count (for those stepped)."""
+        out = super().state_dict()
+        out |= {f"step.{i}": np.array(t, dtype=np.int64) for i, t in enumerate(self.param_steps) if t}
+        return out
+
+    def load_state_dict(self, state):
+        """Also takes a state dict saved before the per-parameter counts, which has only 'step': that count was
+        then every parameter's, applied to those with moments (the others had never had a gradient)."""
+        super().load_state_dict(state)
+        shared_count = int(state["step"])
+        self.param_steps = [
+            int(state[f"step.{i}"]) if f"step.{i}" in state else shared_count if m is not None else 0
+            for i, m in enumerate(self.state["exp_avg"])
+        ]
 
 
 def clip_grad_norm(layers, max_norm):

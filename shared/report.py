@@ -6,8 +6,14 @@
 Every number in a generated table comes from a results/*.json file that a real run wrote; text outside the
 markers is hand-written analysis and is kept as it is. `<!-- BEGIN file:results/x.txt -->` blocks are filled with
 the named file's text (benchmark output, diagnosis logs), as the command that wrote it printed it. A group with
-records but no markers in REPORT.md gets a new section appended at the end. Records of the "fast" group (the
-`make <project> FAST=1` quick looks, kept out of git) are counted but never written into a report.
+records but no markers in REPORT.md gets a new section appended at the end. Quick looks (the `make <project>
+FAST=1` records: group "fast", or a run name that .gitignore keeps out of git) are counted but never written
+into a report, so regenerating after a quick look leaves every committed file as it was.
+
+The README's row for a project, and the `<!-- BEGIN twins -->` table of its REPORT.md, compare twins: the NumPy
+run and the PyTorch run of one recipe, declared in TWINS, whose configs may differ only in RUN_PLUMBING; a
+declared pair whose configs differ elsewhere is refused. The project's best result (BEST) stands beside them in
+the README, in a column of its own.
 """
 
 import re
@@ -18,6 +24,7 @@ from shared.runrecord import describe_cpu, load_run_records
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_LOOK_GROUP = "fast"
+QUICK_LOOK_PREFIXES = ("fast-", "smoke-")  # the run names .gitignore keeps out of results/
 PROJECTS = ["mlp_mnist", "cnn_cifar", "char_rnn", "sentiment_lstm", "nanogpt", "vae_gan", "resnet_repro"]
 HEADLINE_METRIC = {
     "mlp_mnist": "test_acc",
@@ -28,6 +35,17 @@ HEADLINE_METRIC = {
     "vae_gan": "test_elbo",
     "resnet_repro": "test_acc",
 }
+# Each project's headline pair: (NumPy run, PyTorch run) of one recipe.
+TWINS = {
+    "mlp_mnist": ("numpy-mlp-800x800", "torch-mlp-800x800"),
+    "cnn_cifar": ("numpy-simplecnn", "torch-simplecnn"),
+    "char_rnn": ("numpy-lstm-1x512", "torch-lstm-1x512"),
+}
+# Each project's best result, whatever its recipe.
+BEST = {"mlp_mnist": "numpy-mlp-800x800-aug", "cnn_cifar": "fast94", "char_rnn": "torch-lstm-2x384"}
+# Config settings that say how a run was carried out, not what it computed: twins may differ in these.
+RUN_PLUMBING = ("run", "impl", "device", "threads", "resume", "progress", "save_weights", "out_dir")
+IMPL_NAMES = {"numpy": "NumPy", "torch": "PyTorch"}
 
 
 def format_metric(name, value):
@@ -91,14 +109,29 @@ def group_of(record):
     return record.get("group") or "runs"
 
 
+def is_quick_look(record):
+    """A `make <project> FAST=1` record: kept out of git, so out of every committed table and figure."""
+    return group_of(record) == QUICK_LOOK_GROUP or record["run"].startswith(QUICK_LOOK_PREFIXES)
+
+
+def committed_records(project, results_dir=None):
+    """The project's run records without the quick looks."""
+    return [r for r in load_run_records(project, results_dir) if not is_quick_look(r)]
+
+
 def update_report(project, report_path=None, results_dir=None):
     records = load_run_records(project, results_dir)
     report_path = Path(report_path) if report_path else ROOT / project / "REPORT.md"
     text = report_path.read_text() if report_path.exists() else f"# {project}\n"
     groups = {}
     for r in records:
-        groups.setdefault(group_of(r), []).append(r)
-    groups.pop(QUICK_LOOK_GROUP, None)
+        if not is_quick_look(r):
+            groups.setdefault(group_of(r), []).append(r)
+    if project in TWINS:
+        twins = replace_block(
+            text, "<!-- BEGIN twins -->", "<!-- END twins -->", render_twins(project, records)
+        )
+        text = twins if twins is not None else text
     for group, rows in groups.items():
         begin, end = f"<!-- BEGIN table:{group} -->", f"<!-- END table:{group} -->"
         new = replace_block(text, begin, end, render_table(rows))
@@ -126,42 +159,148 @@ def include_files(text, folder):
     return text
 
 
-def headline_row(project):
-    """The best run of the project's `headline` group, by its headline metric, per implementation."""
-    metric = HEADLINE_METRIC[project]
-    records = [r for r in load_run_records(project) if group_of(r) == "headline" and metric in r["metrics"]]
-    lower_is_better = "loss" in metric
-    best = {}
-    for r in records:
-        v = r["metrics"][metric]
-        key = r["impl"]
-        if key not in best or (
-            v < best[key]["metrics"][metric] if lower_is_better else v > best[key]["metrics"][metric]
-        ):
-            best[key] = r
-    return metric, best
+def config_difference(a, b):
+    """The first setting outside RUN_PLUMBING on which the configs of records a and b differ, as
+    (key, a's value, b's value); None when they are one recipe."""
+    config_a, config_b = a["config"], b["config"]
+    for key in config_a:
+        # compared only where both configs have the key: a record written before a Config field was added
+        # lacks it, and a field one implementation has and the other lacks (precision) has nothing to match
+        if key in config_b and key not in RUN_PLUMBING and config_a[key] != config_b[key]:
+            return key, config_a[key], config_b[key]
+    return None
 
 
-def update_readme(readme_path=None):
-    readme_path = Path(readme_path) if readme_path else ROOT / "README.md"
-    lines = ["| project | metric | NumPy (from scratch) | PyTorch | report |", "|---|---|---|---|---|"]
-    for project in PROJECTS:
-        if not (ROOT / project / "scratch.py").exists():
-            lines.append(f"| `{project}` | – | not built yet | not built yet | – |")
-            continue
-        if not (ROOT / project / "results").exists():
-            lines.append(
-                f"| `{project}` | – | no run recorded yet | no run recorded yet | [REPORT]({project}/REPORT.md) |"
+def twin_records(project, records):
+    """(NumPy record, PyTorch record) of the project's declared pair, None for a run not recorded yet; a UserError
+    when the two are not the same recipe in the two implementations."""
+    found = {r["run"]: r for r in records if not is_quick_look(r)}
+    pair = tuple(found.get(run) for run in TWINS[project])
+    for record, impl in zip(pair, IMPL_NAMES):
+        if record is not None and record["impl"] != impl:
+            raise UserError(f"{project}: twin {record['run']!r} is a {record['impl']} run, not a {impl} one")
+    if None not in pair:
+        difference = config_difference(*pair)
+        if difference is not None:
+            key, value_a, value_b = difference
+            raise UserError(
+                f"{project}: {pair[0]['run']} and {pair[1]['run']} are not twins: {key} is {value_a!r} vs "
+                f"{value_b!r} (twins' configs may differ only in {', '.join(RUN_PLUMBING)}; see shared.report.TWINS)"
             )
+    return pair
+
+
+def describe_machine(record):
+    """Where a run's wall time was measured: CPU (shared.runrecord.describe_cpu), threads, and the GPU if any."""
+    env = record.get("env", {})
+    threads = env.get("torch_threads")
+    where = describe_cpu(env) + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+    return where + (f", {env['gpu']}" if env.get("gpu") else "")
+
+
+def metric_difference(name, a, b):
+    """'a - b (difference)', in points for accuracies."""
+    if a is None or b is None:
+        return "–"
+    if name.endswith("acc") or name.endswith("accuracy"):
+        return f"{100 * (a - b):+.2f} points (difference)"
+    return f"{a - b:+.3f} (difference)"
+
+
+def render_twins(project, records):
+    """The twin table of a REPORT: rows NumPy, PyTorch and NumPy / PyTorch; the headline metric, wall time,
+    parameters and each run's machine."""
+    metric = HEADLINE_METRIC[project]
+    pair = twin_records(project, records)
+    lines = [
+        f"| | run | {metric} | wall time | params | machine |",
+        "|---|---|---|---|---|---|",
+    ]
+    for impl, run, record in zip(IMPL_NAMES.values(), TWINS[project], pair):
+        if record is None:
+            lines.append(f"| {impl} | `{run}` | not recorded yet | – | – | – |")
             continue
-        metric, best = headline_row(project)
         cells = [
-            f"{format_metric(metric, best[impl]['metrics'][metric])} ({format_seconds(best[impl]['wall_time_s'])})"
-            if impl in best
-            else "–"
-            for impl in ("numpy", "torch")
+            impl,
+            f"`{run}`",
+            format_metric(metric, record["metrics"].get(metric)),
+            format_seconds(record["wall_time_s"]),
+            f"{record['params']:,}",
+            describe_machine(record),
         ]
-        lines.append(f"| `{project}` | {metric} | {cells[0]} | {cells[1]} | [REPORT]({project}/REPORT.md) |")
+        lines.append("| " + " | ".join(cells) + " |")
+    if None not in pair:
+        numpy_run, torch_run = pair
+        cells = [
+            "NumPy / PyTorch",
+            "",
+            metric_difference(metric, numpy_run["metrics"].get(metric), torch_run["metrics"].get(metric)),
+            f"{numpy_run['wall_time_s'] / torch_run['wall_time_s']:.2f}",
+            f"{numpy_run['params'] / torch_run['params']:.2f}",
+            "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_row(project, records):
+    """The README cells of a project: metric, NumPy twin, PyTorch twin, wall times and their ratio, machines,
+    best result."""
+    metric = HEADLINE_METRIC[project]
+    if project not in TWINS:
+        return [metric, "no twin pair declared (shared.report.TWINS)", "–", "–", "–", "–"]
+    pair = twin_records(project, records)
+    twins = [
+        f"{format_metric(metric, r['metrics'].get(metric))} (`{run}`)" if r else f"`{run}` not recorded yet"
+        for r, run in zip(pair, TWINS[project])
+    ]
+    times = " / ".join(format_seconds(r["wall_time_s"]) if r else "–" for r in pair)
+    if None not in pair:
+        times += f" ({pair[0]['wall_time_s'] / pair[1]['wall_time_s']:.2f})"
+    machines = {impl: describe_machine(r) for impl, r in zip(IMPL_NAMES.values(), pair) if r}
+    if len(machines) == 2 and len(set(machines.values())) == 1:
+        machine = machines["NumPy"]
+    else:  # each side's own: the ratio of times measured on different machines says less
+        machine = "; ".join(f"{impl}: {where}" for impl, where in machines.items())
+    best = {r["run"]: r for r in records}.get(BEST.get(project))
+    if best is None:
+        best_cell = f"`{BEST[project]}` not recorded yet" if project in BEST else "–"
+    else:
+        best_cell = (
+            f"{format_metric(metric, best['metrics'].get(metric))}: {IMPL_NAMES[best['impl']]} {best['model']} "
+            f"(`{best['run']}`)"
+        )
+    return [metric, *twins, times, machine, best_cell]
+
+
+def update_readme(readme_path=None, results_dirs=None):
+    """results_dirs: {project: results folder} in place of <project>/results (for tests)."""
+    readme_path = Path(readme_path) if readme_path else ROOT / "README.md"
+    results_dirs = results_dirs or {}
+    head = [
+        "project",
+        "metric",
+        "NumPy twin (from scratch)",
+        "PyTorch twin",
+        "wall time NumPy / PyTorch (ratio)",
+        "machine",
+        "best result",
+        "report",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for project in PROJECTS:
+        results = Path(results_dirs.get(project, ROOT / project / "results"))
+        if not (ROOT / project / "scratch.py").exists():
+            cells = ["–", "not built yet", "not built yet", "–", "–", "–", "–"]
+        elif not results.exists():
+            cells = ["–", "no run recorded yet", "no run recorded yet", "–", "–", "–"]
+            cells.append(f"[REPORT]({project}/REPORT.md)")
+        else:
+            cells = [
+                *readme_row(project, committed_records(project, results)),
+                f"[REPORT]({project}/REPORT.md)",
+            ]
+        lines.append(f"| `{project}` | " + " | ".join(cells) + " |")
     text = readme_path.read_text()
     new = replace_block(text, "<!-- BEGIN projects -->", "<!-- END projects -->", "\n".join(lines))
     if new is None:

@@ -112,7 +112,7 @@ class Run:
             set_rng_state(sections.pop("rng"), self.generators)
             model.load_state_dict({k: sections.pop(k) for k in list(sections) if k not in meta["arrays"]})
             self.history = meta["history"]
-            self._start = time.perf_counter() - meta["elapsed"]
+            self._start -= meta["elapsed"]  # this session since Run(), plus the earlier sessions
             self.last_step = meta["last_step"]
             state = meta["state"] | sections
             where = ", ".join(f"{k} {state[k]}" for k in fresh if isinstance(state.get(k), int))
@@ -146,7 +146,7 @@ class Run:
         """Append one row {name: value} to the history (the run record keeps it) and log it at `step`."""
         for key, value in row.items():
             self.history.setdefault(key, []).append(value)
-        self.log({prefix + k: v for k, v in row.items()}, step)
+        self.log({prefix + k: v for k, v in row.items() if k not in ("epoch", "step")}, step)  # x axes
 
     def checkpoint(self, model, state):
         """Atomically save what resuming needs: model.state_dict(), the loop `state` (JSON values, plus dicts of
@@ -173,9 +173,10 @@ class Run:
             (save_npz if self.impl == "numpy" else save_torch)(path, content)
         return path
 
-    def finish(self, model, *, model_name, dataset, metrics, notes=None):
-        """Write <dir>/results/<run>.json from the metrics (NaN ones dropped), the history and the settings; close
-        the logs. Returns the record's path (None on ranks other than 0)."""
+    def finish(self, model, *, model_name, dataset, metrics, notes=None, config=None):
+        """Write <dir>/results/<run>.json from the metrics (NaN ones dropped), the history and the settings (the
+        run's cfg, or `config` where the record keeps other ones, e.g. one run of a sweep); close the logs.
+        Returns the record's path (None on ranks other than 0)."""
         if self.logger is not None:
             self.logger.close()
         if not self.main:
@@ -193,7 +194,7 @@ class Run:
             history=self.history,
             params=model.num_params(),
             wall_time_s=self.elapsed(),
-            config=self.cfg,
+            config=self.cfg if config is None else config,
             seed=self.cfg.seed,
             group=getattr(self.cfg, "group", None),
             device=model.device,

@@ -141,17 +141,17 @@ def test_resume_from_epoch_checkpoint_is_exact(cifar_slice, tmp_path, monkeypatc
 
     _, straight = fast94.train(_tiny("straight", save_weights=True), out_dir=tmp_path)
 
-    real_save = fast94.save_state
+    real_checkpoint = fast94.Run.checkpoint
 
-    def save_then_crash(*args):
-        real_save(*args)
+    def checkpoint_then_crash(*args):  # the first epoch's checkpoint is written, then the session dies
+        real_checkpoint(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fast94, "save_state", save_then_crash)
+    monkeypatch.setattr(fast94.Run, "checkpoint", checkpoint_then_crash)
     with pytest.raises(KeyboardInterrupt):
         fast94.train(_tiny("resumed", save_weights=True), out_dir=tmp_path)
     assert (tmp_path / "checkpoints" / "resume" / "resumed.pt").exists()
-    monkeypatch.setattr(fast94, "save_state", real_save)
+    monkeypatch.setattr(fast94.Run, "checkpoint", real_checkpoint)
     _, resumed = fast94.train(_tiny("resumed", save_weights=True), out_dir=tmp_path)
 
     import json

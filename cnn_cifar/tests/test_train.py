@@ -1,6 +1,7 @@
-"""The training pipeline on real CIFAR-10 slices: SGD steps lower the loss (NumPy, PyTorch SimpleCNN, LeNet-style),
-NumPy and PyTorch stay equal step for step, a resumed run continues exactly, the run record and the committed
-weights agree, the figures draw, and bad flags are one-line errors. Tiny models and slices (one thread)."""
+"""The training pipeline on real CIFAR-10 slices through train(cfg, out_dir=tmp_path): SGD steps lower the
+loss (NumPy, PyTorch SimpleCNN, LeNet-style), NumPy and PyTorch stay equal step for step, an interrupted run
+resumes exactly, a resume with other settings is refused, evaluate.py re-evaluates the saved weights to their
+run record, the figures draw, and bad flags are one-line errors. Tiny models and slices (one thread)."""
 
 import dataclasses
 import json
@@ -11,7 +12,9 @@ import torch
 
 from cnn_cifar import train as T
 from cnn_cifar.augment import normalize
+from shared.cli import UserError
 
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "ms_per_step", "time_s")
 TINY = dict(channels=(8, 16), hidden=(32,), batch_size=32, train_subset=96, test_subset=64, eval_batch=64)
 
 
@@ -28,14 +31,14 @@ def test_sgd_steps_lower_the_loss_on_a_cifar10_slice(cifar10_train, impl, model)
     x, y = normalize(x_train[idx]), y_train[idx]
     assert len(np.unique(y)) == 10  # a mixed slice
     cfg = T.check(dataclasses.replace(T.Config(), impl=impl, model=model, device="cpu", progress=False))
-    impl_ = T.build(cfg)
+    adapter = T.build(cfg)
     losses = []
     for _ in range(9):  # each step reports the training-mode loss before its update
-        loss, hits = impl_.train_batch(x, y, lr=0.02)
-        assert np.isfinite(loss) and 0 <= hits <= len(y)
-        losses.append(loss)
+        stats = adapter.train_step(x, y, lr=0.02)
+        assert np.isfinite(stats["loss"]) and 0 <= stats["correct"] <= len(y)
+        losses.append(stats["loss"])
     assert losses[-1] < 0.75 * losses[0], losses
-    assert impl_.logits(x).shape == (64, 10)
+    assert adapter.logits(x).shape == (64, 10)
 
 
 def _torch_weights_as_numpy_twin(numpy_impl):
@@ -73,17 +76,17 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, impl):
         cfg = dataclasses.replace(cfg, model="lenet", hidden=(32, 16), dropout=0.3)
     whole, _ = T.train(dataclasses.replace(cfg, run="whole"), out_dir=tmp_path)
 
-    cls = type(whole)
-    original = cls.save
+    original = T.Run.checkpoint
 
-    def save_then_stop(self, path, meta, data_rng):
-        original(self, path, meta, data_rng)
+    def checkpoint_then_stop(self, model, state):
+        original(self, model, state)
         raise Interrupt  # killed right after the first epoch's checkpoint
 
-    monkeypatch.setattr(cls, "save", save_then_stop)
+    monkeypatch.setattr(T.Run, "checkpoint", checkpoint_then_stop)
     with pytest.raises(Interrupt):
         T.train(dataclasses.replace(cfg, run="cut"), out_dir=tmp_path)
-    monkeypatch.setattr(cls, "save", original)
+    monkeypatch.setattr(T.Run, "checkpoint", original)
+    assert (tmp_path / "checkpoints" / "resume" / f"cut{'.npz' if impl == 'numpy' else '.pt'}").exists()
     resumed, path = T.train(dataclasses.replace(cfg, run="cut"), out_dir=tmp_path)
 
     a, b = whole.weights(), resumed.weights()
@@ -96,8 +99,17 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, impl):
         assert whole_hist[key] == cut_hist[key], key
 
 
-def test_run_record_and_committed_weights_agree(tmp_path):
-    from cnn_cifar.evaluate import evaluate_trained
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    T.train(tiny_cfg(run="r", epochs=1), out_dir=tmp_path)
+    with pytest.raises(UserError, match="different settings"):
+        T.train(tiny_cfg(run="r", epochs=1, lr=0.01), out_dir=tmp_path)
+    # how it runs may change: threads, progress bar, saving the weights
+    T.train(tiny_cfg(run="r", epochs=1, threads=1, save_weights=True), out_dir=tmp_path)
+
+
+def test_evaluate_reproduces_the_run_records_of_saved_weights(tmp_path, capsys):
+    from cnn_cifar.evaluate import measure
+    from shared.reevaluate import reevaluate
 
     for impl in ("numpy", "torch"):
         cfg = tiny_cfg(impl=impl, device="cpu", save_weights=True, run=f"{impl}-rec")
@@ -106,9 +118,15 @@ def test_run_record_and_committed_weights_agree(tmp_path):
         assert record["impl"] == impl and record["model"] == "simplecnn-8-16" and record["group"] == "test"
         metrics = record["metrics"]
         assert 0 <= metrics["test_acc"] <= 1 and metrics["test_size"] == 64 and metrics["epochs_run"] == 2
+        assert {"test_loss", "train_acc", "train_loss", "ms_per_step", "train_time_s"} <= metrics.keys()
+        assert set(record["history"]) == set(HISTORY_KEYS)
         assert len(record["history"]["time_s"]) == 2 and record["history"]["time_s"][1] > 0
-        weights = tmp_path / "checkpoints" / f"{impl}-rec{'.npz' if impl == 'numpy' else '.pt'}"
-        assert abs(evaluate_trained(weights, record) - metrics["test_acc"]) < 1e-9
+        assert (tmp_path / "runs" / f"{impl}-rec").is_dir()  # TensorBoard events went under out_dir too
+    capsys.readouterr()
+    assert reevaluate("cnn_cifar", "test_acc", measure, tolerance=1e-9, folder=tmp_path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum("reproduced" in line for line in lines) == 2, lines
+    assert lines[-1] == "2 weights files re-evaluated, 0 mismatches"
 
 
 def test_figures_draw_from_records_and_weights(tmp_path, monkeypatch):

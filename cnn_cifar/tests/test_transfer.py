@@ -1,6 +1,7 @@
 """transfer: the pretrained EfficientNet-Lite0 loads offline and recognises CIFAR-10 animals with its ImageNet
 head; balanced seeded subsets; a tiny end-to-end run; one-line errors for ResNet-18 offline and bad flags."""
 
+import dataclasses
 import json
 import urllib.error
 
@@ -84,6 +85,11 @@ def test_tiny_end_to_end_run_writes_a_record(cifar_test, tmp_path):
         assert record["group"] == "transfer" and record["model"] == f"efficientnet-lite0-{mode}"
         assert record["config"]["train_size"] == 8 and record["metrics"]["test_acc"] == acc
         assert 0 <= acc <= 1 and record["metrics"]["steps"] == 2
+        # the record keeps the sweep's settings for this run (what the skip compares), not Run's view of them
+        sweep_only = {"sizes", "modes", "redo", "progress"}
+        fields = {f.name for f in dataclasses.fields(transfer.Config)} - sweep_only
+        assert set(record["config"]) == fields | {"train_size", "mode", "steps_run"}
+        assert record["history"]["step"] == [0, 1] and len(record["history"]["train_loss"]) == 2
     again, _ = transfer.train_one(cfg, data, 8, "scratch", out_dir=tmp_path)  # already done: skipped
     assert again == acc
 

@@ -1,10 +1,11 @@
 """The training-health check flags every broken preset with the check that should catch it, and passes the
-healthy one."""
+healthy one; without MNIST it stops with the loader's one-line error; --threads goes to shared.threads."""
 
 import pytest
 
+from mlp_mnist import diagnose as diagnose_module
 from mlp_mnist.diagnose import PRESETS, Finding, diagnose, main, preset_config
-from shared.cli import UserError
+from shared.cli import UserError, run_main
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +98,24 @@ def test_cli(capsys):
         main(["--preset=nonsense"])
     with pytest.raises(UserError):
         main(["--no_such_flag=1"])
+
+
+def test_without_mnist_is_one_line_error_not_random_data(monkeypatch, capsys):
+    def missing():
+        raise UserError("MNIST not found in data/ or $REPRO_DATA_MIRROR")
+
+    monkeypatch.setattr(diagnose_module, "load_mnist", missing)
+    with pytest.raises(SystemExit) as stop:
+        run_main(main, ["--preset=healthy", "--train_steps=5", "--overfit_steps=5"])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert err == "error: MNIST not found in data/ or $REPRO_DATA_MIRROR\n"
+    assert "data:" not in out and "PASS" not in out and "FAIL" not in out  # no check ran, on any data
+
+
+def test_threads_flag_goes_to_shared_threads(monkeypatch, capsys):
+    asked = []
+    monkeypatch.setattr(diagnose_module, "set_threads", asked.append)
+    main(["--preset=healthy", "--train_steps=5", "--overfit_steps=5", "--threads=1"])
+    main(["--preset=healthy", "--train_steps=5", "--overfit_steps=5"])
+    assert asked == [1, 0]  # 0, the default: the libraries' own choice

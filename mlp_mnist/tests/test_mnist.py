@@ -1,5 +1,5 @@
 """A few steps on a real MNIST slice lower the loss (NumPy, via train_step and via Adam); the bench runs and
-ends with its ratio line."""
+ends with its ratio line, and without MNIST it stops with the loader's one-line error."""
 
 import re
 
@@ -9,6 +9,7 @@ import pytest
 from mlp_mnist import bench
 from mlp_mnist.augment import augment_batch
 from mlp_mnist.scratch import build_mlp
+from shared.cli import UserError, run_main
 from shared.optim import Adam
 from shared.threads import blas_threads
 
@@ -63,3 +64,16 @@ def test_bench_runs_and_prints_the_ratio(mnist_train, capsys):
 def test_blas_thread_count_is_found():
     n = blas_threads()
     assert n is not None and n >= 1
+
+
+def test_bench_without_mnist_is_one_line_error_not_random_data(monkeypatch, capsys):
+    def missing():
+        raise UserError("MNIST not found in data/ or $REPRO_DATA_MIRROR")
+
+    monkeypatch.setattr(bench, "load_mnist", missing)
+    with pytest.raises(SystemExit) as stop:
+        run_main(bench.main, ["--max_steps=1", "--runs=1", "--warmup_steps=0", "--threads=1"])
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert err == "error: MNIST not found in data/ or $REPRO_DATA_MIRROR\n"
+    assert "data:" not in out and "run 1/1" not in out  # nothing was timed, on any data

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlp_mnist.model import build_torch_mlp, copy_numpy_to_torch, copy_torch_to_numpy, torch_grads_as_numpy
+from mlp_mnist.model import build_torch_mlp
 from mlp_mnist.scratch import Dropout, build_mlp, mse_loss, softmax_cross_entropy
+from mlp_mnist.twin import copy_numpy_to_torch, copy_torch_to_numpy, torch_grads_as_numpy
 from shared.optim import SGD, Adam
 
 SIZES = [12, 10, 8, 4]

@@ -35,9 +35,10 @@ def torch_loss(tensors, x, t):
     return ((torch.tanh(x @ w + b) @ v - t) ** 2).mean()
 
 
-def run_pair(make_np_opt, make_torch_opt, steps=25, lr_at=None, seed=0):
+def run_pair(make_np_opt, make_torch_opt, steps=25, lr_at=None, seed=0, v_first_grad_at=0):
     """Run the NumPy optimizer and torch's side by side; gradients come from torch autograd on torch's current
-    params and are handed to NumPy for NumPy's current params. Returns (numpy params, torch params)."""
+    params and are handed to NumPy for NumPy's current params. Before step `v_first_grad_at` (counted from 0)
+    V has no gradient: absent from its layer's grads, None in torch. Returns (numpy params, torch params)."""
     layers, x, t = make_problem(seed)
     slots = [(layers[0], "W"), (layers[0], "b"), (layers[1], "V")]
     tensors = [torch.tensor(layer.params[k], requires_grad=True) for layer, k in slots]
@@ -53,10 +54,14 @@ def run_pair(make_np_opt, make_torch_opt, steps=25, lr_at=None, seed=0):
         torch_loss(copies, xt, tt).backward()
         for (layer, k), c in zip(slots, copies):
             layer.grads[k] = c.grad.numpy().copy()
+        if step < v_first_grad_at:
+            del layers[1].grads["V"]
         opt_np.step()
         # torch side
         opt_t.zero_grad()
         torch_loss(tensors, xt, tt).backward()
+        if step < v_first_grad_at:
+            tensors[2].grad = None
         opt_t.step()
     return [layer.params[k] for layer, k in slots], [p.detach().numpy() for p in tensors]
 
@@ -103,6 +108,33 @@ def test_adam_changing_lr_matches_torch():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("decoupled", [False, True], ids=["adam", "adamw"])
+def test_adam_parameter_with_a_late_first_gradient_matches_torch(decoupled):
+    """V's first gradient arrives at the third step: torch counts steps per parameter, so V's bias correction
+    starts at t = 1 there (a count shared by all parameters would start it at t = 3), and V is neither moved
+    nor decayed before."""
+    torch_cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    kw = dict(lr=0.01, weight_decay=0.1)
+    opts = {}
+
+    def ours(layers):
+        opts["numpy"] = Adam(layers, decoupled=decoupled, **kw)
+        return opts["numpy"]
+
+    def theirs(tensors):
+        opts["torch"] = torch_cls(tensors, **kw)
+        return opts["torch"]
+
+    v_start = make_problem()[0][1].params["V"].copy()
+    mine, _ = run_pair(ours, theirs, steps=2, v_first_grad_at=2)
+    np.testing.assert_array_equal(mine[2], v_start)  # two steps without a gradient: V untouched
+    mine, ref = run_pair(ours, theirs, steps=20, v_first_grad_at=2)
+    for a, b in zip(mine, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    torch_steps = [int(opts["torch"].state[p]["step"]) for p in opts["torch"].param_groups[0]["params"]]
+    assert opts["numpy"].param_steps == torch_steps == [20, 20, 18]
+
+
 def test_first_sgd_step_is_plain_gradient_step_and_optimizer_actually_moves():
     layers, _, _ = make_problem()
     before = layers[0].params["W"].copy()
@@ -126,7 +158,8 @@ def test_float32_stays_float32():
     ):
         opt.step()
         assert layer.params["W"].dtype == np.float32
-        assert all(v.dtype == np.float32 for k, v in opt.state_dict().items() if "." in k)
+        buffers = [v for k, v in opt.state_dict().items() if k.split(".")[0] in opt.buffer_names]
+        assert buffers and all(v.dtype == np.float32 for v in buffers)
 
 
 @pytest.mark.parametrize("which", ["sgd", "adam"])
@@ -169,6 +202,61 @@ def test_state_dict_round_trip_resumes_identically(which, tmp_path):
     for a, b in zip(ref_layers, new_layers):
         for k in a.params:
             np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+def _random_grads(layers, step, v_first_grad_at=0):
+    rng = np.random.default_rng(100 + step)
+    for layer in layers:
+        layer.grads = {k: rng.standard_normal(v.shape) for k, v in layer.params.items()}
+    if step < v_first_grad_at:
+        del layers[1].grads["V"]
+
+
+def _resume_matches_uninterrupted(state_of, v_first_grad_at=0, stop=4, steps=10):
+    """Adam for `steps` steps straight, and again stopped after `stop` steps, its state_dict passed through
+    `state_of`, loaded into a new optimizer, and resumed: the parameters must come out identical."""
+    ref_layers, _, _ = make_problem()
+    ref = Adam(ref_layers, lr=0.02)
+    for s in range(steps):
+        _random_grads(ref_layers, s, v_first_grad_at)
+        ref.step()
+    layers, _, _ = make_problem()
+    opt = Adam(layers, lr=0.02)
+    for s in range(stop):
+        _random_grads(layers, s, v_first_grad_at)
+        opt.step()
+    resumed = Adam(layers, lr=0.02)
+    resumed.load_state_dict(state_of(opt.state_dict()))
+    assert resumed.param_steps == opt.param_steps
+    for s in range(stop, steps):
+        _random_grads(layers, s, v_first_grad_at)
+        resumed.step()
+    for a, b in zip(ref_layers, layers):
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+def test_adam_state_dict_keeps_each_parameters_step_count():
+    # V's first gradient at the third step; stopped after one step (V has no state yet) and after four
+    for stop in (1, 4):
+        _resume_matches_uninterrupted(dict, v_first_grad_at=2, stop=stop)
+    layers, _, _ = make_problem()
+    opt = Adam(layers, lr=0.02)
+    for s in range(4):
+        _random_grads(layers, s, v_first_grad_at=2)
+        opt.step()
+    sd = opt.state_dict()
+    assert int(sd["step"]) == 4 and [int(sd[f"step.{i}"]) for i in range(3)] == [4, 4, 2]
+
+
+def test_adam_loads_an_old_state_dict_with_one_step_count():
+    """Checkpoints written before the per-parameter counts have only 'step': every parameter that has moments
+    takes that count, and training resumes as before."""
+
+    def without_param_steps(sd):
+        return {k: v for k, v in sd.items() if not k.startswith("step.")}
+
+    _resume_matches_uninterrupted(without_param_steps)
 
 
 def test_state_dict_contents():
