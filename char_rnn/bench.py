@@ -1,84 +1,72 @@
 """Time one training step (forward + BPTT + clipping + optimizer) of the NumPy CharLM against its torch twin
 (nn.Embedding + nn.LSTM + nn.Linear, same sizes, same thread count, CPU, float32).
 
-    python -m char_rnn.bench [--batch=32] [--seq=100] [--hidden=512] [--embed=64] [--vocab=65] [--cell=lstm]
-                             [--layers=1] [--threads=2] [--warmup=3] [--iters=10] [--optim=adam]
+    python -m char_rnn.bench [--batch=32] [--seq=100] [--hidden=512] [--embed=64] [--cell=lstm]
+                             [--layers=1] [--threads=0] [--warmup=3] [--iters=10] [--optim=adam]
 
 The two implementations are timed alternately, step by step, so that load from other processes hits both alike;
-the median of `iters` steps is reported after `warmup` untimed steps. The last line is
+the median of `iters` steps is reported after `warmup` untimed steps. --threads=0 (the default) keeps OpenBLAS's
+own thread count and gives torch the same (shared.threads.bench_threads). The last line is
 `numpy/torch step time ratio: X.XX`.
 """
 
-import sys
+import dataclasses
+import statistics
+import time
 
-from shared.threads import set_threads  # imports neither numpy nor torch
+import numpy as np
+import torch
 
-
-def _threads_from_argv(argv, default=2):
-    for arg in argv:
-        if arg.startswith("--threads="):
-            try:
-                return int(arg.split("=", 1)[1])
-            except ValueError:
-                return default  # argparse reports the bad value below
-    return default
-
-
-# BLAS thread pools are sized when numpy / torch load, so the thread count is set before they are imported
-# (run as a script; importing this module elsewhere leaves the caller's thread settings alone).
-if __name__ == "__main__":
-    set_threads(_threads_from_argv(sys.argv[1:]))
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from char_rnn.scratch import CharLM, clip_grad_norm  # noqa: E402
-from char_rnn.twin import TorchCharLM, copy_numpy_to_torch  # noqa: E402
-from shared import optim  # noqa: E402
+from char_rnn.data import prepare_data, train_layout
+from char_rnn.scratch import CharLM, clip_grad_norm
+from char_rnn.twin import TorchCharLM, copy_numpy_to_torch
+from shared import optim
+from shared.cli import UserError, run_main
+from shared.config import parse_config
+from shared.threads import bench_threads
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seq", type=int, default=100)
-    p.add_argument("--hidden", type=int, default=512)
-    p.add_argument("--embed", type=int, default=64, help="embedding size; 0 = one-hot input")
-    p.add_argument("--vocab", type=int, default=65)
-    p.add_argument("--cell", choices=["lstm", "rnn"], default="lstm")
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--optim", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+@dataclasses.dataclass
+class BenchConfig:
+    batch: int = 32
+    seq: int = 100
+    hidden: int = 512
+    embed: int = 64  # embedding size; 0 = one-hot input
+    cell: str = "lstm"  # lstm | rnn
+    layers: int = 1
+    threads: int = 0  # 0: OpenBLAS's own count, and torch gets the same
+    warmup: int = 3
+    iters: int = 10
+    optim: str = "adam"  # adam | sgd
+    clip: float = 5.0
+    seed: int = 0
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    embed = args.embed or None
-    np_model = CharLM(args.vocab, args.hidden, args.cell, args.layers, embed, rng=rng, dtype=np.float32)
-    t_model = copy_numpy_to_torch(
-        np_model, TorchCharLM(args.vocab, args.hidden, args.cell, args.layers, embed)
-    )
-    if args.optim == "adam":
+def main(argv):
+    cfg = parse_config(BenchConfig(), argv)
+    if cfg.cell not in ("lstm", "rnn") or cfg.optim not in ("adam", "sgd"):
+        raise UserError("--cell: choose lstm or rnn; --optim: choose adam or sgd")
+    if min(cfg.batch, cfg.seq, cfg.hidden, cfg.layers, cfg.iters) < 1:
+        raise UserError("--batch, --seq, --hidden, --layers and --iters must be >= 1")
+    threads = bench_threads(cfg.threads)
+    # real tiny Shakespeare, as training reads it: `batch` stripes, consecutive chunks of seq + 1 characters
+    text = prepare_data()
+    B, T, V = cfg.batch, cfg.seq, len(text["vocab"])
+    stripes, _ = train_layout(text["train"], B)
+    data = [stripes[:, k * T : k * T + T + 1].copy() for k in range(cfg.warmup + cfg.iters)]  # writable
+    rng = np.random.default_rng(cfg.seed)
+    embed = cfg.embed or None
+    np_model = CharLM(V, cfg.hidden, cfg.cell, cfg.layers, embed, rng=rng, dtype=np.float32)
+    t_model = copy_numpy_to_torch(np_model, TorchCharLM(V, cfg.hidden, cfg.cell, cfg.layers, embed))
+    if cfg.optim == "adam":
         np_opt, t_opt = optim.Adam(np_model.layers, 1e-3), torch.optim.Adam(t_model.parameters(), 1e-3)
     else:
         np_opt, t_opt = optim.SGD(np_model.layers, 0.1), torch.optim.SGD(t_model.parameters(), 0.1)
-    B, T, V = args.batch, args.seq, args.vocab
-    data = rng.integers(0, V, size=(args.warmup + args.iters, B, T + 1))
     t_state = [None]
 
     def np_step(chunk):
         loss = np_model.loss_and_backward(chunk[:, :-1], chunk[:, 1:])
-        clip_grad_norm(np_model.layers, args.clip)
+        clip_grad_norm(np_model.layers, cfg.clip)
         np_opt.step()
         return loss
 
@@ -91,7 +79,7 @@ def main(argv=None):
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), chunk[:, 1:].reshape(-1))
         t_opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(t_model.parameters(), args.clip)
+        torch.nn.utils.clip_grad_norm_(t_model.parameters(), cfg.clip)
         t_opt.step()
         return loss.item()
 
@@ -100,15 +88,15 @@ def main(argv=None):
         for name, step in (("numpy", np_step), ("torch", torch_step)):
             t0 = time.perf_counter()
             step(chunk)
-            if n >= args.warmup:
+            if n >= cfg.warmup:
                 times[name].append(time.perf_counter() - t0)
 
     med = {name: statistics.median(ts) for name, ts in times.items()}
     n_params = np_model.num_params()
     print(
-        f"char_rnn step: cell={args.cell} layers={args.layers} batch={B} seq={T} hidden={args.hidden} "
-        f"embed={args.embed} vocab={V} params={n_params:,} optim={args.optim} threads={args.threads} "
-        f"(median of {args.iters} after {args.warmup} warm-up, CPU, float32)"
+        f"char_rnn step: cell={cfg.cell} layers={cfg.layers} batch={B} seq={T} hidden={cfg.hidden} "
+        f"embed={cfg.embed} vocab={V} params={n_params:,} optim={cfg.optim} threads={threads} "
+        f"(median of {cfg.iters} after {cfg.warmup} warm-up, CPU, float32)"
     )
     chars = B * T
     for name in ("numpy", "torch"):
@@ -121,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -1,6 +1,6 @@
 """The figures and samples of char_rnn/REPORT.md, drawn from the run records and the committed weights.
 
-    python -m char_rnn.figures
+    python -m char_rnn.figures [--threads=N]
 
 Writes to char_rnn/results/:
   val_loss_vs_time.png, val_loss_vs_step.png   every headline (and fast) run: validation loss against minutes of
@@ -12,21 +12,27 @@ Writes to char_rnn/results/:
   samples.json, samples.md                     samples of every committed model at temperatures 0.5, 0.8, 1.0, 1.3
                                                (prime "ROMEO:", seed 0) beside its validation loss
 Draws only what there is data for, so it works after `make char_rnn FAST=1` as well.
+
+Rerunning it on an unchanged checkout changes no committed file: the gradient norms and the samples are computed
+from fixed seeds on one thread, whatever --threads says (BLAS and torch sum in an order that depends on the
+thread count, which moves the last digits), and gradient_norms.json stores the norms to 4 significant digits, the
+precision REPORT.md reads them at, so a machine whose BLAS rounds differently writes the same file too.
 """
 
-import os
+import contextlib
+import dataclasses
+import json
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from shared import plots  # noqa: E402
-from shared.cli import UserError, run_main  # noqa: E402
-from shared.runrecord import load_run_records  # noqa: E402
+from shared import plots
+from shared.cli import UserError, run_main
+from shared.config import parse_config
+from shared.runrecord import load_run_records
+from shared.threads import set_threads
 
 PROJECT_DIR = Path(__file__).resolve().parent
 RESULTS = PROJECT_DIR / "results"
@@ -35,6 +41,29 @@ PRIME, SAMPLE_LENGTH, SAMPLE_SEED = "ROMEO:", 400, 0
 GRAD_STEPS, GRAD_STREAMS = 200, 16  # the gradient-through-time window and batch
 TIME_LABEL = "training time (min of wall clock, evaluations excluded)"
 TORCH_TARGET = 1.55  # the PyTorch LSTM's val loss target (nats/char)
+DIGITS = 4  # significant digits of the stored gradient norms
+
+
+@dataclasses.dataclass
+class FiguresConfig:
+    threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice (committed numbers: 1)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and torch on one thread inside the block (what goes into committed files is computed so)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def significant(values, digits=DIGITS):
+    """Floats rounded to `digits` significant digits (as they are printed in the JSON file)."""
+    return [float(f"{v:.{digits - 1}e}") for v in values]
 
 
 def _label(r):
@@ -85,7 +114,7 @@ def loss_curves(records):
 
 def _window():
     """x, y (GRAD_STREAMS, GRAD_STEPS): windows spread over the validation text."""
-    from char_rnn.train import prepare_data
+    from char_rnn.data import prepare_data
 
     val = prepare_data()["val"]
     starts = np.linspace(0, len(val) - GRAD_STEPS - 2, GRAD_STREAMS).astype(int)
@@ -97,9 +126,9 @@ def _window():
 def _as_scratch(path):
     """(float64 scratch.CharLM, meta) from a weights file of either implementation (float64: the vanilla RNN's
     gradient falls below float32's smallest number within ~90 steps)."""
-    from char_rnn.model import to_scratch
     from char_rnn.sample import load_model
     from char_rnn.scratch import CharLM
+    from char_rnn.twin import to_scratch
 
     model, meta = load_model(path)
     if path.suffix == ".pt":
@@ -116,14 +145,12 @@ def _trained_pair():
     paths = sorted(folder.glob("pair-*.npz")) + sorted(folder.glob("*.npz")) + sorted(folder.glob("*.pt"))
     chosen = {}
     for path in paths:
-        meta_cell = None
         try:
             model, meta = _as_scratch(path)
-            meta_cell = meta["config"]["cell"]
-        except UserError:
+        except UserError:  # not a char_rnn weights file
             continue
-        if meta_cell not in chosen:
-            chosen[meta_cell] = (model, f"{path.stem} ({model.num_params():,} params)")
+        if meta["config"]["cell"] not in chosen:
+            chosen[meta["config"]["cell"]] = (model, f"{path.stem} ({model.num_params():,} params)")
     return chosen
 
 
@@ -158,7 +185,7 @@ def gradient_figures():
                 back = values[::-1].astype(np.float64)  # index = steps back from the last one
                 name = f"{label}: ||dL/d{key}_t||"
                 series[name] = (distance, np.where(back > 0, back, np.nan))
-                data[name] = back.tolist()
+                data[name] = significant(back)
         out[when] = data
         title = "freshly initialised" if when == "init" else "trained"
         plots.line_plot(
@@ -225,15 +252,13 @@ def samples():
 
 
 def main(argv):
-    if argv:
-        raise UserError(f"unexpected argument {argv[0]!r}: python -m char_rnn.figures takes none")
-    import torch
-
-    torch.set_num_threads(1)
+    cfg = parse_config(FiguresConfig(), argv)
+    set_threads(cfg.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     loss_curves(load_run_records("char_rnn"))
-    gradient_figures()
-    samples()
+    with one_thread():
+        gradient_figures()
+        samples()
     print(f"figures and samples written to {RESULTS.relative_to(PROJECT_DIR.parent)}/")
 
 

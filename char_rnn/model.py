@@ -1,29 +1,26 @@
 """The PyTorch character-level language model: (one-hot or nn.Embedding) -> nn.RNN(tanh) | nn.LSTM (stacked,
 dropout between layers) -> nn.Linear, batch first. The same network as scratch.CharLM, written with torch.nn.
 
-    model = CharRNN(vocab_size=65, hidden_size=384, cell="lstm", num_layers=2, dropout=0.25)
+    model = CharRNN(vocab_size=65, hidden_size=384, cell="lstm", num_layers=2, dropout=0.3)
     logits, state = model(x)                      # x (B, T) long -> logits (B, T, V), final (h, c)
     logits, state = model(x_next, detach(state))  # truncated BPTT: carry the state, cut the graph
+    loss, state = model.loss(x, y, state)         # mean cross-entropy in nats/char
     ids = model.sample([lookup[c] for c in "ROMEO:"], 500, temperature=0.8, top_k=None, rng=np.random.default_rng(0))
 
-Initialisation and biases follow scratch.CharLM so that the two implementations start from, and can be copied
-into, each other: weights U(-1/sqrt(H), 1/sqrt(H)) (torch's default), one bias per recurrent layer (torch's
-bias_hh is kept at zero and frozen when `single_bias=True`, the default), the LSTM forget-gate bias at 1. The
-parameter count is then exactly scratch.CharLM's. `to_scratch(model)` and `twin.copy_numpy_to_torch` convert
-weights in either direction.
+Initialisation and biases follow scratch.CharLM, so that the two implementations can start from the same weights
+(twin.py converts them): weights U(-1/sqrt(H), 1/sqrt(H)) (torch's default bound), one bias per recurrent layer
+(torch's bias_hh is kept at zero and frozen when `single_bias=True`, the default), the LSTM forget-gate bias at 1.
+The parameter count is then exactly scratch.CharLM's.
 """
 
 import math
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from char_rnn.scratch import CharLM, sampling_inputs
-from char_rnn.scratch import _pick as pick_next
-from char_rnn.twin import TorchCharLM, copy_numpy_to_torch
-
-__all__ = ["CharRNN", "detach", "to_scratch", "from_scratch"]
+__all__ = ["CharRNN", "detach", "pick_next"]
 
 
 def detach(state):
@@ -43,7 +40,23 @@ def _like(state, dtype):
     return state.to(dtype)
 
 
-class CharRNN(TorchCharLM):
+def pick_next(logits, temperature, top_k, rng):
+    """One id from logits (V,): argmax at temperature 0, else a draw from softmax(logits / temperature) with the
+    numpy Generator `rng`, among the top_k most likely only when top_k is set. The rule (and, for the same rng,
+    the draws) of scratch.CharLM.sample."""
+    z = np.asarray(logits, dtype=np.float64)
+    if top_k is not None and top_k < z.size:
+        kth = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= kth, z, -np.inf)
+    if temperature == 0:
+        return int(np.argmax(z))
+    z = z / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(z.size, p=p))
+
+
+class CharRNN(nn.Module):
     """Character-level RNN/LSTM language model.
 
     vocab_size: characters; hidden_size: H; cell: "lstm" | "rnn"; num_layers: stacked recurrent layers;
@@ -51,7 +64,7 @@ class CharRNN(TorchCharLM):
     then play the embedding); dropout: between stacked layers, training only (nn.LSTM's `dropout`);
     forget_bias: initial LSTM forget-gate bias; single_bias: freeze torch's redundant bias_hh at zero.
 
-    forward(x (B, T) long, state=None) -> (logits (B, T, V), state), state (h,) = (L, B, H) tensors.
+    forward(x (B, T) long, state=None) -> (logits (B, T, V), state), state h or (h, c), each (L, B, H).
     """
 
     def __init__(
@@ -65,6 +78,7 @@ class CharRNN(TorchCharLM):
         forget_bias=1.0,
         single_bias=True,
     ):
+        super().__init__()
         if cell not in ("lstm", "rnn"):
             raise ValueError(f"cell must be 'lstm' or 'rnn', got {cell!r}")
         if num_layers < 1:
@@ -72,9 +86,6 @@ class CharRNN(TorchCharLM):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         embed_dim = int(embed_dim) if embed_dim else None
-        super().__init__(
-            vocab_size, hidden_size, cell, num_layers, embed_dim, dropout if num_layers > 1 else 0.0
-        )
         self.config = dict(
             vocab_size=int(vocab_size),
             hidden_size=int(hidden_size),
@@ -83,14 +94,28 @@ class CharRNN(TorchCharLM):
             embed_dim=embed_dim,
             dropout=float(dropout),
         )
-        self.cell, self.hidden_size, self.num_layers = cell, int(hidden_size), int(num_layers)
-        self.forget_bias, self.single_bias = float(forget_bias), bool(single_bias)
+        self.vocab_size, self.hidden_size, self.num_layers = (
+            int(vocab_size),
+            int(hidden_size),
+            int(num_layers),
+        )
+        self.cell, self.forget_bias, self.single_bias = cell, float(forget_bias), bool(single_bias)
+
+        self.embed = nn.Embedding(vocab_size, embed_dim) if embed_dim else None
+        recurrent = nn.LSTM if cell == "lstm" else nn.RNN
+        kwargs = {} if cell == "lstm" else {"nonlinearity": "tanh"}
+        # dropout acts between stacked layers: with one layer there is nothing to drop (and torch would warn)
+        between = dropout if num_layers > 1 else 0.0
+        self.rnn = recurrent(
+            embed_dim or vocab_size, hidden_size, num_layers, batch_first=True, dropout=between, **kwargs
+        )
+        self.head = nn.Linear(hidden_size, vocab_size)
         self.reset_parameters()
 
     def reset_parameters(self):
         """scratch.CharLM's scheme: U(+-1/sqrt(H)) weights and head bias, zero recurrent biases, forget bias."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
         H = self.hidden_size
+        bound = 1.0 / math.sqrt(H)
         with torch.no_grad():
             for name, p in self.rnn.named_parameters():
                 if name.startswith("weight"):
@@ -98,13 +123,22 @@ class CharRNN(TorchCharLM):
                 else:
                     p.zero_()
                     if self.cell == "lstm" and name.startswith("bias_ih"):
-                        p[H : 2 * H] = self.forget_bias
+                        p[H : 2 * H] = self.forget_bias  # gates in torch's order (i, f, g, o)
                 if name.startswith("bias_hh"):
                     p.requires_grad_(not self.single_bias)
             self.head.weight.uniform_(-bound, bound)
             self.head.bias.uniform_(-bound, bound)
             if self.embed is not None:
                 self.embed.weight.normal_()
+
+    def forward(self, x, state=None):
+        """x (B, T) long -> (logits (B, T, V), final state)."""
+        if self.embed is not None:
+            inputs = self.embed(x)  # (B, T, E)
+        else:
+            inputs = F.one_hot(x, self.vocab_size).to(self.head.weight.dtype)  # (B, T, V)
+        out, state = self.rnn(inputs, state)  # (B, T, H)
+        return self.head(out), state
 
     def num_params(self):
         """Trainable parameters (equal to scratch.CharLM.num_params() with single_bias)."""
@@ -113,29 +147,9 @@ class CharRNN(TorchCharLM):
     def init_state(self, batch, device=None):
         """Zero state for `batch` streams: h or (h, c), each (num_layers, batch, H)."""
         device = device or self.head.weight.device
-        dtype = self.head.weight.dtype
-        zeros = lambda: torch.zeros(self.num_layers, batch, self.hidden_size, device=device, dtype=dtype)  # noqa: E731
-        return (zeros(), zeros()) if self.cell == "lstm" else zeros()
-
-    @torch.no_grad()
-    def sample(self, prime_ids, length, temperature=1.0, top_k=None, rng=None):
-        """Generate `length` characters after `prime_ids` (non-empty); returns the new ids (int64 array).
-
-        The same rule as scratch.CharLM.sample (and the same draws for the same numpy `rng`): temperature 0 is
-        argmax, otherwise a draw from softmax(logits / temperature), optionally restricted to the top_k."""
-        prime, rng = sampling_inputs(prime_ids, temperature, top_k, rng)
-        was_training = self.training
-        self.eval()
-        device = self.head.weight.device
-        out = np.empty(length, dtype=np.int64)
-        try:
-            logits, state = self(torch.from_numpy(prime)[None].to(device))
-            for n in range(length):
-                out[n] = pick_next(logits[0, -1].double().cpu().numpy(), temperature, top_k, rng)
-                logits, state = self(torch.tensor([[out[n]]], device=device), state)
-        finally:
-            self.train(was_training)
-        return out
+        shape = (self.num_layers, batch, self.hidden_size)
+        zeros = [torch.zeros(shape, device=device, dtype=self.head.weight.dtype) for _ in range(2)]
+        return tuple(zeros) if self.cell == "lstm" else zeros[0]
 
     def loss(self, x, y, state=None):
         """Mean cross-entropy (nats/char) of x (B, T) against y (B, T) -> (loss, final state)."""
@@ -143,25 +157,29 @@ class CharRNN(TorchCharLM):
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         return loss, _like(state, self.head.weight.dtype)
 
+    @torch.no_grad()
+    def sample(self, prime_ids, length, temperature=1.0, top_k=None, rng=None):
+        """Generate `length` characters after `prime_ids` (non-empty); returns the new ids (int64 array).
 
-def from_scratch(np_model):
-    """A CharRNN with exactly the weights of a scratch.CharLM (float32)."""
-    return copy_numpy_to_torch(np_model, CharRNN(**np_model.config))
-
-
-def to_scratch(model, dtype=np.float32):
-    """A scratch.CharLM with the weights of a CharRNN (bias_ih + bias_hh become scratch's single bias)."""
-    c = model.config
-    np_model = CharLM(**c, rng=np.random.default_rng(0), dtype=dtype)
-    sd = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
-    weights = {}
-    if np_model.embed is not None:
-        weights["embed.W"] = sd["embed.weight"]
-    for k in range(c["num_layers"]):
-        weights[f"cell{k}.Wx"] = sd[f"rnn.weight_ih_l{k}"].T
-        weights[f"cell{k}.Wh"] = sd[f"rnn.weight_hh_l{k}"].T
-        weights[f"cell{k}.b"] = sd[f"rnn.bias_ih_l{k}"] + sd[f"rnn.bias_hh_l{k}"]
-    weights["head.W"] = sd["head.weight"].T
-    weights["head.b"] = sd["head.bias"]
-    np_model.load_state_dict({k: v.astype(dtype) for k, v in weights.items()})
-    return np_model
+        The same rule as scratch.CharLM.sample (and the same draws for the same numpy `rng`): temperature 0 is
+        argmax, otherwise a draw from softmax(logits / temperature), optionally restricted to the top_k."""
+        prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
+        if prime.size == 0:
+            raise ValueError("prime_ids must contain at least one id")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        rng = np.random.default_rng() if rng is None else rng
+        was_training = self.training
+        self.eval()
+        device = self.head.weight.device
+        out = np.empty(length, dtype=np.int64)
+        try:
+            logits, state = self(torch.from_numpy(prime)[None].to(device))  # (1, P, V)
+            for n in range(length):
+                out[n] = pick_next(logits[0, -1].double().cpu().numpy(), temperature, top_k, rng)
+                logits, state = self(torch.tensor([[out[n]]], device=device), state)
+        finally:
+            self.train(was_training)
+        return out

@@ -4,7 +4,7 @@
     python -m cnn_cifar.bench --threads=1 --steps=30 --profile=true
 
 A step is: forward, softmax cross-entropy, backward, one SGD step (lr 0.01, momentum 0.9), the loss read as a
-Python float. Both sides get the same batch of real CIFAR-10 images (random images if the data is unavailable),
+Python float. Both sides get the same batch of real CIFAR-10 images (a missing dataset is the usual one-line error),
 already normalised and in their own layout (NHWC float32 for NumPy, NCHW float32 for PyTorch). PyTorch gets
 torch.set_num_threads(n) with n the OpenBLAS thread count NumPy uses (or --threads for both). After --warmup
 steps each, NumPy and PyTorch steps alternate one by one (so a neighbour's load hits both alike) and each side's
@@ -71,17 +71,11 @@ def matmul_peak(n=2048, repeats=5):
 def load_batch(batch_size, seed):
     """(x NHWC float32 normalised, y int64, description): a seeded random batch of CIFAR-10 training images."""
     from cnn_cifar.augment import normalize
+    from shared.data import load_cifar10
 
-    try:
-        from shared.data import load_cifar10
-
-        (x, y), _ = load_cifar10()
-        idx = np.random.default_rng(seed).permutation(len(x))[:batch_size]
-        return normalize(x[idx]), np.asarray(y[idx], dtype=np.int64), "CIFAR-10 training images"
-    except (ImportError, UserError) as e:
-        rng = np.random.default_rng(seed)
-        x = rng.integers(0, 256, size=(batch_size, 32, 32, 3), dtype=np.uint8)
-        return normalize(x), rng.integers(0, 10, batch_size), f"random images ({e})"
+    (x, y), _ = load_cifar10()
+    idx = np.random.default_rng(seed).permutation(len(x))[:batch_size]
+    return normalize(x[idx]), np.asarray(y[idx], dtype=np.int64), "CIFAR-10 training images"
 
 
 def numpy_step(model, opt, x, y):

@@ -134,9 +134,11 @@ class Run:
         if self.main:
             tqdm.write(text)
 
-    def log(self, scalars, step):
-        """TensorBoard scalars {tag: value} at `step` (NaN values are skipped)."""
-        self.last_step = step if self.last_step is None else max(self.last_step, step)
+    def log(self, scalars, step, is_step=True):
+        """TensorBoard scalars {tag: value} at `step` (NaN values are skipped). is_step=False for another x axis
+        (e.g. seconds), which then does not count as the run's progress for resuming."""
+        if is_step:
+            self.last_step = step if self.last_step is None else max(self.last_step, step)
         if self.logger is not None:
             for tag, value in scalars.items():
                 if not (isinstance(value, float) and np.isnan(value)):
@@ -165,6 +167,12 @@ class Run:
         else:
             save_torch(self.resume_path, sections | extra)
 
+    def close(self):
+        """Close the TensorBoard logs (finish does it; call it when a loop leaves early)."""
+        if self.logger is not None:
+            self.logger.close()
+            self.logger = None
+
     def save_weights(self, content):
         """Write the run's final weights file <dir>/checkpoints/<run>.npz|.pt (a dict of arrays, or for torch any
         weights-only object); returns its path."""
@@ -177,8 +185,7 @@ class Run:
         """Write <dir>/results/<run>.json from the metrics (NaN ones dropped), the history and the settings (the
         run's cfg, or `config` where the record keeps other ones, e.g. one run of a sweep); close the logs.
         Returns the record's path (None on ranks other than 0)."""
-        if self.logger is not None:
-            self.logger.close()
+        self.close()
         if not self.main:
             return None
         metrics = {

@@ -1,6 +1,6 @@
 # A quick look at the whole pipeline (make char_rnn FAST=1, about 1 minute for three runs): small models, a few
 # hundred steps, intermediate evaluations on a 20,000-character prefix of the validation text (the final
-# val_loss still streams all of it). The Makefile picks --impl, --cell and --run=fast-<impl>-<cell>.
+# val_loss still streams all of it). The Makefile picks --impl, --cell, --run=fast-<impl>-<cell>, --threads=1.
 hidden = 128
 layers = 1
 batch_size = 32

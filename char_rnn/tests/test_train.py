@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from char_rnn import evaluate, sample
+from char_rnn import data, evaluate, figures, sample
 from char_rnn import train as tr
 from char_rnn.tests.test_charlm import shakespeare_or_skip
 from shared.cli import UserError, run_main
+from shared.reevaluate import reevaluate
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,7 +29,7 @@ def text():
     return shakespeare_or_skip()
 
 
-def tiny(tmp, **kw):
+def tiny(**kw):
     base = dict(
         hidden=32,
         batch_size=8,
@@ -39,7 +40,7 @@ def tiny(tmp, **kw):
         warmup_steps=5,
         lr=1e-2,
         min_lr=1e-3,
-        out_dir=str(tmp),
+        threads=1,
         progress=False,
         run="t",
     )
@@ -57,10 +58,10 @@ def trained(text, tmp_path_factory):
     runs = {}
     for impl in ("numpy", "torch"):
         cfg = tiny(
-            out, impl=impl, run=f"{impl}-lstm", hidden=48, batch_size=16, seq_len=32, max_steps=60,
+            impl=impl, run=f"{impl}-lstm", hidden=48, batch_size=16, seq_len=32, max_steps=60,
             eval_interval=20, train_chars=40_000, lr=4e-2, save_weights=True,
         )  # fmt: skip
-        obj, path = tr.train(cfg)
+        obj, path = tr.train(cfg, out)
         runs[impl] = (obj, json.loads(path.read_text()), out)
     return runs
 
@@ -91,11 +92,11 @@ def test_resume_continues_exactly(text, tmp_path, impl):
     epoch boundary inside each half exercise the random generators, the stream position and the carried state."""
     kw = dict(impl=impl, layers=2, hidden=16, dropout=0.3, batch_size=4, seq_len=8, train_chars=400)
     kw |= dict(max_steps=30, eval_interval=10, eval_chars=300)
-    straight, _ = tr.train(tiny(tmp_path, run="straight", **kw))
-    cfg = tiny(tmp_path, run="resumed", **kw)
-    _, none = tr.train(cfg, stop_at=10)
+    straight, _ = tr.train(tiny(run="straight", **kw), tmp_path)
+    cfg = tiny(run="resumed", **kw)
+    _, none = tr.train(cfg, tmp_path, stop_at=10)
     assert none is None
-    resumed, path = tr.train(cfg)
+    resumed, path = tr.train(cfg, tmp_path)
     a, b = weights_of(straight), weights_of(resumed)
     assert a.keys() == b.keys()
     for k in a:
@@ -111,12 +112,12 @@ def test_bf16_autocast_trains_like_fp32(trained, tmp_path):
     """The same run as the fixture's torch run under bf16 autocast: the loss falls just as far, the carried state
     stays fp32, and evaluation (fp32) scores the whole split."""
     cfg = tiny(
-        tmp_path, impl="torch", run="bf16", hidden=48, batch_size=16, seq_len=32, max_steps=60,
+        impl="torch", run="bf16", hidden=48, batch_size=16, seq_len=32, max_steps=60,
         eval_interval=20, train_chars=40_000, lr=4e-2, precision="bf16",
     )  # fmt: skip
-    obj, path = tr.train(cfg)
+    obj, path = tr.train(cfg, tmp_path)
     bf16, fp32 = json.loads(path.read_text()), trained["torch"][1]
-    assert all(s.dtype == torch.float32 for s in obj.state)
+    assert all(s.dtype == torch.float32 for s in obj.carried)
     assert bf16["history"]["val_loss"][-1] < bf16["history"]["val_loss"][0] - 0.2
     assert abs(bf16["metrics"]["val_loss"] - fp32["metrics"]["val_loss"]) < 0.05
     assert bf16["metrics"]["val_loss"] != fp32["metrics"]["val_loss"]  # it did run in a different precision
@@ -124,7 +125,7 @@ def test_bf16_autocast_trains_like_fp32(trained, tmp_path):
 
 def test_train_layout_streams_are_contiguous_stripes():
     ids = np.arange(1000)
-    x, y = tr.train_layout(ids, batch=4, offset=3)
+    x, y = data.train_layout(ids, batch=4, offset=3)
     S = (1000 - 1 - 3) // 4
     assert x.shape == y.shape == (4, S)
     np.testing.assert_array_equal(x.ravel(), ids[3 : 3 + 4 * S])  # row b is one contiguous stream
@@ -135,7 +136,7 @@ def test_train_layout_streams_are_contiguous_stripes():
 
 def test_eval_layout_scores_every_prediction_once():
     ids = np.arange(103)
-    x, y = tr.eval_layout(ids, batch=8)
+    x, y = data.eval_layout(ids, batch=8)
     mask = y >= 0
     assert mask.sum() == 102
     np.testing.assert_array_equal(x[mask], ids[:-1])
@@ -143,9 +144,7 @@ def test_eval_layout_scores_every_prediction_once():
 
 
 def carried(obj, impl):
-    return (
-        [s.numpy().copy() for s in obj.state] if impl == "torch" else [s.copy() for s in obj.model.state[0]]
-    )
+    return [s.numpy().copy() for s in obj.carried] if impl == "torch" else [s.copy() for s in obj.carried[0]]
 
 
 @pytest.mark.parametrize("impl", ["numpy", "torch"])
@@ -153,19 +152,18 @@ def test_streaming_evaluation_carries_state_across_chunks(trained, text, impl):
     """The streamed loss does not depend on the chunk length (the state carries over), equals the loss of each
     stream read in one piece, and leaves the training state alone."""
     obj = trained[impl][0]
-    ids = tr.prepare_data()["val"][:3001]
+    ids = data.prepare_data()["val"][:3001]
     before = carried(obj, impl)
-    chunked = tr.stream_loss(obj, ids, batch=5, seq=7)
-    whole = tr.stream_loss(obj, ids, batch=5, seq=10_000)
+    chunked = data.stream_loss(obj, ids, batch=5, seq=7)
+    whole = data.stream_loss(obj, ids, batch=5, seq=10_000)
     assert abs(chunked - whole) < 1e-5
     after = carried(obj, impl)
     for s, t in zip(before, after):
         np.testing.assert_array_equal(s, t)
-    if impl == "numpy":  # against a plain forward over the full stripes
-        x, y = tr.eval_layout(ids, 5)
-        obj.model.reset_state(5)
-        direct = tr.masked_nll_sum(obj.model.forward(x, training=False), y) / 3000
-        assert abs(chunked - direct) < 1e-5
+    x, y = data.eval_layout(ids, 5)  # against one forward pass over the full stripes
+    obj.reset_state(5)
+    direct = data.masked_nll_sum(obj.logits(x), y) / 3000
+    assert abs(chunked - direct) < 1e-5
 
 
 def test_learning_rate_follows_the_step_or_time_budget():
@@ -185,7 +183,7 @@ def test_learning_rate_follows_the_step_or_time_budget():
 
 
 def test_time_budget_stops_training(text, tmp_path):
-    _, path = tr.train(tiny(tmp_path, max_steps=0, max_minutes=0.002, eval_interval=1000, train_chars=5000))
+    _, path = tr.train(tiny(max_steps=0, max_minutes=0.002, eval_interval=1000, train_chars=5000), tmp_path)
     record = json.loads(path.read_text())
     assert record["metrics"]["train_time_s"] >= 0.1 and record["metrics"]["steps"] >= 1
 
@@ -211,7 +209,7 @@ def test_sample_cli_prints_text_and_rejects_a_bad_prime(trained, capsys):
 
 def test_same_seed_same_sample_in_both_implementations(trained):
     """Copied weights and the same seed give the same characters from scratch.CharLM and model.CharRNN."""
-    from char_rnn.model import to_scratch
+    from char_rnn.twin import to_scratch
 
     torch_model, meta = sample.load_model(trained["torch"][2] / "checkpoints" / "torch-lstm.pt")
     a = sample.generate(torch_model, meta["vocab"], "ROMEO:", 60, 0.8, 0, seed=3)
@@ -221,9 +219,12 @@ def test_same_seed_same_sample_in_both_implementations(trained):
 
 def test_evaluate_reproduces_the_recorded_loss(trained, capsys):
     out = trained["numpy"][2]
-    assert evaluate.check_all(out / "checkpoints", out / "results") == 0
+    assert reevaluate("char_rnn", "val_loss", evaluate.validation_loss, 1e-3, folder=out) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and all("reproduced" in line for line in lines)
+    assert len(lines) == 3 and all("reproduced" in line for line in lines[:2]), lines
+    measured = [float(line.split("val_loss ")[1].split()[0]) for line in lines[:2]]
+    claimed = [trained[impl][1]["metrics"]["val_loss"] for impl in ("numpy", "torch")]
+    np.testing.assert_allclose(measured, claimed, atol=1e-4)  # evaluate streams exactly as training did
 
 
 @pytest.mark.parametrize(
@@ -249,22 +250,23 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys):
 
 
 def test_nan_loss_is_a_one_line_error(text, tmp_path, monkeypatch):
-    monkeypatch.setattr(tr.NumpyLM, "train_step", lambda self, x, y, lr: (float("nan"), 0.0))
+    nan_step = lambda self, x, y, lr: {"loss": float("nan"), "grad_norm": 0.0}  # noqa: E731
+    monkeypatch.setattr(tr.NumpyLM, "train_step", nan_step)
     with pytest.raises(UserError, match="training loss became nan at step 0"):
-        tr.train(tiny(tmp_path, train_chars=5000))
+        tr.train(tiny(train_chars=5000), tmp_path)
 
 
 def test_weights_over_10_mb_are_refused_before_training(text, tmp_path):
     with pytest.raises(UserError, match="over the 10 MB limit"):
-        tr.train(tiny(tmp_path, impl="torch", hidden=600, layers=2, save_weights=True, train_chars=5000))
+        tr.train(tiny(impl="torch", hidden=600, layers=2, save_weights=True, train_chars=5000), tmp_path)
 
 
 @pytest.mark.parametrize("cell,layers,embed", [("lstm", 2, None), ("rnn", 2, 8), ("lstm", 1, 8)])
 def test_torch_model_matches_scratch_both_ways(cell, layers, embed):
     """model.CharRNN has scratch.CharLM's parameter count, and weights copied either way give the same logits."""
-    from char_rnn.model import CharRNN, from_scratch, to_scratch
+    from char_rnn.model import CharRNN
     from char_rnn.scratch import CharLM
-    from char_rnn.twin import copy_numpy_to_torch
+    from char_rnn.twin import copy_numpy_to_torch, from_scratch, to_scratch
 
     np_model = CharLM(11, 6, cell, layers, embed, rng=np.random.default_rng(0), dtype=np.float64)
     assert CharRNN(11, 6, cell, layers, embed).num_params() == np_model.num_params()
@@ -281,3 +283,11 @@ def test_torch_model_matches_scratch_both_ways(cell, layers, embed):
     logits = torch_model(torch.from_numpy(x))[0].detach().numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-12)
     np.testing.assert_allclose(scratch_logits(to_scratch(torch_model, dtype=np.float64)), logits, atol=1e-12)
+
+
+def test_figures_store_gradient_norms_at_four_significant_digits():
+    """The stored norms are rounded to what REPORT.md reads, so another BLAS or thread count writes the same file."""
+    values = np.array([0.14483968472511644, 1.27698369365347e-48, 0.0])
+    assert figures.significant(values) == [0.1448, 1.277e-48, 0.0]
+    assert figures.significant(values * (1 + 1e-13)) == figures.significant(values)
+    assert json.dumps(figures.significant(values)) == "[0.1448, 1.277e-48, 0.0]"

@@ -1,0 +1,76 @@
+"""Tiny Shakespeare as character ids, in nanoGPT's split (first 90% train, last 10% validate; vocabulary
+sorted(set(text)), 65 characters), laid out as the parallel streams the training and the evaluation read, and the
+streamed validation loss both implementations are scored by."""
+
+import functools
+
+import numpy as np
+
+from shared.nn import log_softmax
+
+
+@functools.cache
+def encoded_text():
+    """(vocabulary string sorted(set(text)), int64 ids of the whole text, read-only)."""
+    from shared.data import load_shakespeare
+
+    text = load_shakespeare()
+    chars = sorted(set(text))
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    table = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    table[[ord(c) for c in chars]] = np.arange(len(chars))
+    ids = table[codes]
+    ids.flags.writeable = False
+    return "".join(chars), ids
+
+
+def prepare_data(cfg=None):
+    """{"vocab": str, "train": ids[:90%], "val": ids[90%:]} (nanoGPT's split: n_train = int(0.9 n))."""
+    vocab, ids = encoded_text()
+    split = int(0.9 * len(ids))
+    train, val = ids[:split], ids[split:]
+    if cfg is not None and cfg.train_chars:
+        train = train[: cfg.train_chars]
+    return {"vocab": vocab, "train": train, "val": val}
+
+
+def train_layout(ids, batch, offset=0):
+    """x, y (batch, S): ids[offset:] cut into `batch` contiguous stripes; y is x shifted by one character.
+    Row b is the stream ids[offset + b S : offset + (b + 1) S] (the tail that does not fill a row is dropped)."""
+    S = (len(ids) - 1 - offset) // batch
+    x = ids[offset : offset + batch * S].reshape(batch, S)
+    y = ids[offset + 1 : offset + 1 + batch * S].reshape(batch, S)
+    return x, y
+
+
+def eval_layout(ids, batch):
+    """Every one of the n = len(ids) - 1 predictions of a text, as `batch` contiguous streams of length
+    S = ceil(n / batch): x, y (batch, S) with target -1 (ignored) on the padding after the last prediction."""
+    n = len(ids) - 1
+    S = -(-n // batch)
+    x = np.zeros(batch * S, dtype=np.int64)
+    y = np.full(batch * S, -1, dtype=np.int64)
+    x[:n], y[:n] = ids[:-1], ids[1:]
+    return x.reshape(batch, S), y.reshape(batch, S)
+
+
+def masked_nll_sum(logits, y):
+    """Sum of -log softmax(logits)[y] over the entries with y >= 0, in float64. logits (B, T, V), y (B, T)."""
+    mask = y >= 0
+    log_p = log_softmax(logits[mask].astype(np.float64))  # (n, V)
+    return -float(np.sum(log_p[np.arange(len(log_p)), y[mask]]))
+
+
+def stream_loss(model, ids, batch, seq):
+    """Mean next-character cross-entropy (nats/char) over all of `ids`, read as `batch` streams in chunks of
+    `seq` with carried state (see eval_layout). The model's carried training state is left as it was."""
+    x, y = eval_layout(ids, batch)
+    saved = model.carried
+    model.reset_state(batch)
+    total = 0.0
+    try:
+        for a in range(0, x.shape[1], seq):
+            total += masked_nll_sum(model.logits(x[:, a : a + seq]), y[:, a : a + seq])
+    finally:
+        model.carried = saved
+    return total / int((y >= 0).sum())
