@@ -1,16 +1,18 @@
-"""RNN and LSTM layers: BPTT against finite differences (float64) and against torch.nn.RNN / torch.nn.LSTM."""
+"""The RNN and LSTM layers CharLM trains with (shared.recurrent's FastRNN / FastLSTM; the plain layers and the
+step functions are tested in shared/tests/test_recurrent.py): BPTT against finite differences (float64) and
+against torch.nn.RNN / torch.nn.LSTM through char_rnn.twin's weight copying."""
 
 import numpy as np
 import pytest
 import torch
 
-from char_rnn.scratch import LSTM, RNN, Embedding
 from char_rnn.twin import cell_grads_from_torch, copy_cell_to_torch
 from shared.gradient_check import gradient_check, numerical_gradient, rel_error
+from shared.recurrent import Embedding, FastLSTM, FastRNN
 
 T, B, D, H = 5, 3, 4, 6
 TOL = 1e-6
-CELLS = {"rnn": RNN, "lstm": LSTM}
+CELLS = {"rnn": FastRNN, "lstm": FastLSTM}
 
 
 def make(cell, seed=0):
@@ -108,7 +110,7 @@ def test_integer_input_is_one_hot(cell):
 
 
 def test_lstm_forget_bias_and_float32():
-    layer = LSTM(D, H, rng=np.random.default_rng(0))
+    layer = FastLSTM(D, H, rng=np.random.default_rng(0))
     b = layer.params["b"]
     np.testing.assert_array_equal(b[H : 2 * H], 1.0)
     np.testing.assert_array_equal(np.delete(b, np.s_[H : 2 * H]), 0.0)
