@@ -215,17 +215,15 @@ class Network:
         """
         # Chain rule: d loss / d input of layer k = backward_k(d loss / d output of layer k), last layer first.
         grad = loss_grad
-        first = 0 if input_grad else 1
-        for layer in reversed(self.layers[first:]):
+        for layer in reversed(self.layers[1:]):
             grad = layer.backward(grad)
+        first = self.layers[0]
         if input_grad:
-            return grad
-        layer = self.layers[0]
-        if type(layer) is Linear:  # only dW = x^T dy and db = sum_n dy
-            layer.grads["W"] = layer.x.T @ grad
-            layer.grads["b"] = grad.sum(axis=0)
+            return first.backward(grad)
+        if type(first) is Linear:  # not a subclass: diagnose's BuggyLinear overrides backward(grad) alone
+            first.backward(grad, need_dx=False)
         else:
-            layer.backward(grad)
+            first.backward(grad)
         return None
 
     def loss_and_grads(self, x, y, training=True):

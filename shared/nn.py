@@ -59,11 +59,13 @@ class Linear(Layer):
         self.x = x
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, grad):
+    def backward(self, grad, need_dx=True):
+        """grad: dy (N, out_features) -> dx (N, in_features). need_dx=False skips dx (half of this backward's
+        FLOPs) when nothing needs it, e.g. the input is data, and returns None."""
         # y = xW + b  =>  dW = x^T dy, db = sum_n dy, dx = dy W^T
-        self.grads["W"] = self.x.T @ grad
-        self.grads["b"] = grad.sum(axis=0)
-        return grad @ self.params["W"].T
+        self.grads["W"] = self.x.T @ grad  # (in, out)
+        self.grads["b"] = grad.sum(axis=0)  # (out,)
+        return grad @ self.params["W"].T if need_dx else None
 
 
 class ReLU(Layer):

@@ -166,6 +166,40 @@ def test_gradient_check_catches_a_broken_layer():
     assert errors["b"] > 0.1 and errors["W"] < TOL
 
 
+def test_linear_backward_without_dx_gives_the_same_param_grads():
+    layer = Linear(5, 4, rng=np.random.default_rng(0), dtype=np.float64)
+    x, dy = randn(3, 5), randn(3, 4, seed=1)
+    layer.forward(x)
+    dx = layer.backward(dy)
+    full = dict(layer.grads)
+    np.testing.assert_allclose(dx, dy @ layer.params["W"].T, rtol=1e-12)
+    np.testing.assert_allclose(full["W"], x.T @ dy, rtol=1e-12)
+    np.testing.assert_allclose(full["b"], dy.sum(axis=0), rtol=1e-12)
+    assert layer.backward(dy, need_dx=False) is None
+    for k, v in layer.grads.items():
+        np.testing.assert_array_equal(v, full[k])
+
+
+def test_backward_without_input_grad_calls_a_subclass_own_backward():
+    """A first layer that subclasses Linear with backward(grad) alone (diagnose's BuggyLinear) still works."""
+
+    class Doubled(Linear):
+        def backward(self, grad):
+            dx = super().backward(grad)
+            self.grads["W"] = 2 * self.grads["W"]
+            return dx
+
+    rng = np.random.default_rng(0)
+    net = Network([Doubled(4, 3, rng=rng, dtype=np.float64), ReLU(), Linear(3, 2, rng=rng, dtype=np.float64)])
+    x, d = randn(5, 4), randn(5, 2, seed=1)
+    net.forward(x)
+    net.backward(d)
+    full = net.grads["layers.0.W"].copy()
+    net.forward(x)
+    assert net.backward(d, input_grad=False) is None
+    np.testing.assert_array_equal(net.grads["layers.0.W"], full)
+
+
 def test_backward_without_input_grad_gives_same_param_grads():
     net = build_mlp([8, 6, 3], seed=0, dtype=np.float64)
     x, y = randn(4, 8), np.array([0, 1, 2, 0])
