@@ -20,7 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["CharRNN", "detach", "pick_next"]
+from shared.sampling import pick_next, sampling_inputs
+
+__all__ = ["CharRNN", "detach"]
 
 
 def detach(state):
@@ -38,22 +40,6 @@ def _like(state, dtype):
     if isinstance(state, tuple):
         return tuple(s.to(dtype) for s in state)
     return state.to(dtype)
-
-
-def pick_next(logits, temperature, top_k, rng):
-    """One id from logits (V,): argmax at temperature 0, else a draw from softmax(logits / temperature) with the
-    numpy Generator `rng`, among the top_k most likely only when top_k is set. The rule (and, for the same rng,
-    the draws) of scratch.CharLM.sample."""
-    z = np.asarray(logits, dtype=np.float64)
-    if top_k is not None and top_k < z.size:
-        kth = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= kth, z, -np.inf)
-    if temperature == 0:
-        return int(np.argmax(z))
-    z = z / temperature
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    return int(rng.choice(z.size, p=p))
 
 
 class CharRNN(nn.Module):
@@ -163,14 +149,7 @@ class CharRNN(nn.Module):
 
         The same rule as scratch.CharLM.sample (and the same draws for the same numpy `rng`): temperature 0 is
         argmax, otherwise a draw from softmax(logits / temperature), optionally restricted to the top_k."""
-        prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-        if prime.size == 0:
-            raise ValueError("prime_ids must contain at least one id")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-        rng = np.random.default_rng() if rng is None else rng
+        prime, rng = sampling_inputs(prime_ids, temperature, top_k, rng)
         was_training = self.training
         self.eval()
         device = self.head.weight.device

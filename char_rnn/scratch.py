@@ -15,6 +15,7 @@ import numpy as np
 from shared.nn import Linear, softmax_cross_entropy
 from shared.optim import clip_grad_norm
 from shared.recurrent import Embedding, FastLSTM, FastRNN, uniform
+from shared.sampling import pick_next, sampling_inputs
 
 __all__ = ["CharLM", "clip_grad_norm", "gradient_norms_through_time", "pick_next", "sampling_inputs"]
 
@@ -193,35 +194,6 @@ class CharLM:
         finally:
             self.state = saved
         return out
-
-
-def sampling_inputs(prime_ids, temperature, top_k, rng):
-    """Validate sample()'s arguments: (prime ids as an int64 vector, a numpy Generator)."""
-    prime = np.asarray(prime_ids, dtype=np.int64).reshape(-1)
-    if prime.size == 0:
-        raise ValueError("prime_ids must contain at least one id")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
-    return prime, (np.random.default_rng() if rng is None else rng)
-
-
-def pick_next(logits, temperature, top_k, rng):
-    """One id from logits (V,): argmax at temperature 0, else a draw from softmax(logits / temperature) (top-k)."""
-    z = np.asarray(logits, dtype=np.float64)
-    if top_k is not None and top_k < z.size:
-        kth = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= kth, z, -np.inf)
-    if temperature == 0:
-        return int(np.argmax(z))
-    z = z / temperature
-    z -= z.max()
-    p = np.exp(z)
-    p /= p.sum()
-    return int(rng.choice(z.size, p=p))
-
-
 
 
 def gradient_norms_through_time(model, x, y, layer=-1):
