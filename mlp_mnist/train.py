@@ -6,7 +6,7 @@
     python -m mlp_mnist.train --config=mlp_mnist/configs/fast.py
 
 Settings are the fields of `Config` below, overridden as --name=value. The loop below is the same for both
-implementations; shared.run.Run does the plumbing around it: each epoch ends with an atomic checkpoint in
+implementations (twin.py puts them behind one interface); shared.run.Run does the plumbing around it: each epoch ends with an atomic checkpoint in
 mlp_mnist/checkpoints/resume/<run>.*, and rerunning the same command resumes from it exactly (--resume=false
 starts over). A finished run writes mlp_mnist/results/<run>.json (the run record the report is built from),
 TensorBoard scalars under runs/mlp_mnist/<run>, and with --save_weights its final weights to
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlp_mnist.twin import build
 from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
@@ -119,142 +120,6 @@ def learning_rate(cfg, step, steps_per_epoch):
     return optim.cosine_lr(
         cfg.lr, step, cfg.epochs * steps_per_epoch, warmup=int(cfg.warmup_epochs * steps_per_epoch)
     )
-
-
-class NumpyMLP:
-    """The from-scratch network and shared.optim, as a classifier adapter (see shared.run)."""
-
-    device = "cpu"
-
-    def __init__(self, cfg):
-        from mlp_mnist.scratch import build_mlp, mse_loss, softmax_cross_entropy
-
-        self.net = build_mlp(
-            [784, *cfg.hidden, 10],
-            activation=cfg.activation,
-            dropout=cfg.dropout,
-            batchnorm=cfg.batchnorm,
-            init=cfg.init,
-            seed=cfg.seed,
-        )
-        self.net.loss_fn = mse_loss if cfg.loss == "mse" else softmax_cross_entropy
-        kind = {
-            "sgd": ("sgd", 0.0, False),
-            "momentum": ("sgd", cfg.momentum, False),
-            "nesterov": ("sgd", cfg.momentum, True),
-        }.get(cfg.optimizer)
-        if kind:
-            self.opt = optim.SGD(
-                self.net.layers, cfg.lr, momentum=kind[1], nesterov=kind[2], weight_decay=cfg.weight_decay
-            )
-        else:
-            self.opt = optim.Adam(
-                self.net.layers, cfg.lr, weight_decay=cfg.weight_decay, decoupled=cfg.optimizer == "adamw"
-            )
-        self.generators = [layer.rng for layer in self.net.layers if hasattr(layer, "rng")]
-
-    def num_params(self):
-        return self.net.num_parameters()
-
-    def train_step(self, x, y, lr):
-        self.opt.lr = lr
-        loss, logits = self.net.loss_and_grads(x, y)
-        self.opt.step()
-        return {"loss": loss, "correct": int((logits.argmax(axis=1) == y).sum())}
-
-    def logits(self, x):
-        return self.net.forward(x, training=False)
-
-    def weights(self):
-        return self.net.state_dict()
-
-    def set_weights(self, weights):
-        self.net.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-class TorchMLP:
-    """The torch.nn / torch.optim twin, as a classifier adapter."""
-
-    generators = ()
-
-    def __init__(self, cfg):
-        import torch
-
-        from mlp_mnist.model import build_torch_mlp
-        from shared.seeding import pick_device
-
-        self.torch = torch
-        self.device = pick_device(cfg.device)
-        torch.manual_seed(cfg.seed)
-        self.model = build_torch_mlp(
-            [784, *cfg.hidden, 10],
-            activation=cfg.activation,
-            dropout=cfg.dropout,
-            batchnorm=cfg.batchnorm,
-            init=cfg.init,
-            seed=cfg.seed,
-        ).to(self.device)
-        self.mse = cfg.loss == "mse"
-        params = self.model.parameters()
-        if cfg.optimizer in ("sgd", "momentum", "nesterov"):
-            momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
-            self.opt = torch.optim.SGD(
-                params,
-                lr=cfg.lr,
-                momentum=momentum,
-                nesterov=cfg.optimizer == "nesterov",
-                weight_decay=cfg.weight_decay,
-            )
-        else:
-            cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-            self.opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    def num_params(self):
-        return sum(p.numel() for p in self.model.parameters())
-
-    def train_step(self, x, y, lr):
-        torch, F = self.torch, self.torch.nn.functional
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        x, y = torch.from_numpy(x).to(self.device), torch.tensor(y).to(self.device)
-        logits = self.model(x)
-        loss = (
-            F.mse_loss(logits, F.one_hot(y, 10).to(logits.dtype)) if self.mse else F.cross_entropy(logits, y)
-        )
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum())}
-
-    def logits(self, x):
-        self.model.eval()
-        with self.torch.no_grad():
-            return self.model(self.torch.from_numpy(x).to(self.device)).float().cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-def build(cfg):
-    return NumpyMLP(cfg) if cfg.impl == "numpy" else TorchMLP(cfg)
 
 
 def evaluate(model, x, y, cfg, batch_size=2000):

@@ -1,5 +1,7 @@
-"""The bridge between the NumPy MLP (scratch.py) and the PyTorch one (model.py), for the parity tests and the
-benchmark: weights copied either way, gradients read back in the NumPy naming. The only file importing both.
+"""The bridge between the NumPy MLP (scratch.py) and the PyTorch one (model.py), the only file importing both:
+the two implementations behind the one classifier interface the training loop drives (NumpyMLP, TorchMLP; see
+shared/run.py), and for the parity tests and the benchmark weights copied either way and gradients read back in
+the NumPy naming.
 
 Layouts: NumPy Linear W is (in, out) for y = x W + b; torch's weight is (out, in) for y = x W^T + b.
 """
@@ -9,6 +11,141 @@ import torch
 from torch import nn
 
 from mlp_mnist import scratch
+from mlp_mnist.model import build_torch_mlp
+from mlp_mnist.scratch import build_mlp, mse_loss, softmax_cross_entropy
+from shared import optim
+from shared.seeding import pick_device
+
+
+class NumpyMLP:
+    """The from-scratch network and shared.optim, as a classifier adapter (see shared.run)."""
+
+    device = "cpu"
+
+    def __init__(self, cfg):
+        self.net = build_mlp(
+            [784, *cfg.hidden, 10],
+            activation=cfg.activation,
+            dropout=cfg.dropout,
+            batchnorm=cfg.batchnorm,
+            init=cfg.init,
+            seed=cfg.seed,
+        )
+        self.net.loss_fn = mse_loss if cfg.loss == "mse" else softmax_cross_entropy
+        kind = {
+            "sgd": ("sgd", 0.0, False),
+            "momentum": ("sgd", cfg.momentum, False),
+            "nesterov": ("sgd", cfg.momentum, True),
+        }.get(cfg.optimizer)
+        if kind:
+            self.opt = optim.SGD(
+                self.net.layers, cfg.lr, momentum=kind[1], nesterov=kind[2], weight_decay=cfg.weight_decay
+            )
+        else:
+            self.opt = optim.Adam(
+                self.net.layers, cfg.lr, weight_decay=cfg.weight_decay, decoupled=cfg.optimizer == "adamw"
+            )
+        self.generators = [layer.rng for layer in self.net.layers if hasattr(layer, "rng")]
+
+    def num_params(self):
+        return self.net.num_parameters()
+
+    def train_step(self, x, y, lr):
+        self.opt.lr = lr
+        loss, logits = self.net.loss_and_grads(x, y)
+        self.opt.step()
+        return {"loss": loss, "correct": int((logits.argmax(axis=1) == y).sum())}
+
+    def logits(self, x):
+        return self.net.forward(x, training=False)
+
+    def weights(self):
+        return self.net.state_dict()
+
+    def set_weights(self, weights):
+        self.net.load_state_dict(weights)
+
+    def state_dict(self):
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+
+
+class TorchMLP:
+    """The torch.nn / torch.optim twin, as a classifier adapter."""
+
+    generators = ()
+
+    def __init__(self, cfg):
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.model = build_torch_mlp(
+            [784, *cfg.hidden, 10],
+            activation=cfg.activation,
+            dropout=cfg.dropout,
+            batchnorm=cfg.batchnorm,
+            init=cfg.init,
+            seed=cfg.seed,
+        ).to(self.device)
+        self.mse = cfg.loss == "mse"
+        params = self.model.parameters()
+        if cfg.optimizer in ("sgd", "momentum", "nesterov"):
+            momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
+            self.opt = torch.optim.SGD(
+                params,
+                lr=cfg.lr,
+                momentum=momentum,
+                nesterov=cfg.optimizer == "nesterov",
+                weight_decay=cfg.weight_decay,
+            )
+        else:
+            cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+            self.opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.model.parameters())
+
+    def train_step(self, x, y, lr):
+        F = torch.nn.functional
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        x, y = torch.from_numpy(x).to(self.device), torch.tensor(y).to(self.device)
+        logits = self.model(x)
+        loss = (
+            F.mse_loss(logits, F.one_hot(y, 10).to(logits.dtype)) if self.mse else F.cross_entropy(logits, y)
+        )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum())}
+
+    def logits(self, x):
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+
+    def weights(self):
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def set_weights(self, weights):
+        self.model.load_state_dict(weights)
+
+    def state_dict(self):
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+
+
+def build(cfg):
+    return NumpyMLP(cfg) if cfg.impl == "numpy" else TorchMLP(cfg)
+
+
+# ---- weights and gradients between the two
 
 
 def _check_pair(layer, module, k):
