@@ -10,7 +10,8 @@ Both implementations run this one loop: a seeded NumPy generator shuffles the tr
 each batch in NumPy (reflect-pad 4 + random 32x32 crop + horizontal flip, cnn_cifar/augment.py), the batch is
 normalised with the CIFAR-10 channel statistics, and one SGD step is taken (Nesterov momentum, L2 weight
 decay, linear warm-up then cosine decay to --min_lr, one schedule function for both). The PyTorch SimpleCNN
-starts from exactly the NumPy model's initial weights (cnn_cifar/twin.py), so the two runs see the same
+starts from exactly the NumPy model's initial weights (cnn_cifar/twin.py, which puts both implementations behind
+one interface), so the two runs see the same
 batches in the same order from the same start and differ only in who does the arithmetic.
 
 After every epoch the model is evaluated on the test set (or on --val_size=N images held out of the training
@@ -33,6 +34,7 @@ import time
 import numpy as np
 
 from cnn_cifar.augment import augment_batch, normalize
+from cnn_cifar.twin import build
 from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
@@ -167,124 +169,6 @@ def training_batch(images, cfg, rng):
 def learning_rate(cfg, step, total_steps):
     """Linear warm-up over cfg.warmup_steps, then cosine decay to cfg.min_lr at total_steps (both impls)."""
     return optim.cosine_lr(cfg.lr, step, total_steps, warmup=cfg.warmup_steps, min_lr=cfg.min_lr)
-
-
-def sgd_settings(cfg):
-    """What shared.optim.SGD and torch.optim.SGD both take: the one recipe of both implementations."""
-    return dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
-
-
-# ---- the two implementations behind one interface: the classifier adapters of shared.run -------------------
-
-
-class NumpyCNN:
-    """scratch.SimpleCNN + shared.optim.SGD."""
-
-    device = "cpu"
-    generators = ()  # no dropout: every random draw is the loop's data_rng
-
-    def __init__(self, cfg):
-        from cnn_cifar.scratch import SimpleCNN
-
-        rng, dtype = np.random.default_rng(cfg.seed), np.dtype(cfg.dtype).type
-        self.net = SimpleCNN(channels=cfg.channels, hidden=cfg.hidden[0], rng=rng, dtype=dtype)
-        self.opt = optim.SGD(self.net.layers, **sgd_settings(cfg))
-
-    def num_params(self):
-        return self.net.num_params()
-
-    def train_step(self, x, y, lr):
-        """One SGD step on a normalised NHWC batch; the loss is the training-mode one before the update."""
-        self.opt.lr = lr
-        loss, logits = self.net.loss(x, y)
-        self.opt.step()
-        return {"loss": loss, "correct": int((logits.argmax(axis=1) == y).sum())}
-
-    def logits(self, x):
-        return self.net.forward(x, training=False)
-
-    def weights(self):
-        return self.net.state_dict()
-
-    def set_weights(self, weights):
-        self.net.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-class TorchCNN:
-    """cnn_cifar.model (SimpleCNN, started from the NumPy model's weights, or LeNetStyle) + torch.optim.SGD,
-    fed the same NumPy batches. Dropout draws from torch's global generator, which the checkpoints keep."""
-
-    generators = ()
-
-    def __init__(self, cfg):
-        import torch
-
-        from cnn_cifar.model import LeNetStyle
-        from cnn_cifar.twin import simple_cnn
-        from shared.seeding import pick_device
-
-        self.torch = torch
-        self.device = pick_device(cfg.device)
-        dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
-        torch.manual_seed(cfg.seed)
-        if cfg.model == "simple":
-            model = simple_cnn(cfg.channels, cfg.hidden[0], seed=cfg.seed, dtype=dtype)
-        else:
-            model = LeNetStyle(cfg.channels, cfg.hidden, batchnorm=cfg.batchnorm, dropout=cfg.dropout)
-        # NHWC batches are already channels_last tensors once permuted; on a CPU that layout is ~15% faster
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = model.to(self.device, dtype).to(memory_format=self.memory_format)
-        self.opt = torch.optim.SGD(self.model.parameters(), **sgd_settings(cfg))
-
-    def num_params(self):
-        return sum(p.numel() for p in self.model.parameters())
-
-    def _input(self, x):
-        """NHWC numpy (N, 32, 32, 3) -> NCHW tensor (N, 3, 32, 32) on the device (channels_last strides)."""
-        x = self.torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
-        return x.contiguous(memory_format=self.memory_format)
-
-    def train_step(self, x, y, lr):
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        y = self.torch.from_numpy(y).to(self.device)
-        logits = self.model(self._input(x))  # (N, 10)
-        loss = self.torch.nn.functional.cross_entropy(logits, y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum().item())}
-
-    def logits(self, x):
-        self.model.eval()
-        with self.torch.no_grad():
-            return self.model(self._input(x)).cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-def build(cfg):
-    """The model adapter for a checked cfg."""
-    return NumpyCNN(cfg) if cfg.impl == "numpy" else TorchCNN(cfg)
 
 
 def predict_logits(model, images, cfg):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cnn_cifar import train as T
+from cnn_cifar import twin
 from cnn_cifar.augment import normalize
 from shared.cli import UserError
 
@@ -57,7 +58,7 @@ def test_numpy_and_torch_train_identically_in_float64(tmp_path):
     assert expected.keys() == got.keys()
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-9, atol=1e-12, err_msg=key)
-    start = T.NumpyCNN(T.check(dataclasses.replace(cfg, impl="numpy"))).weights()
+    start = twin.NumpyCNN(T.check(dataclasses.replace(cfg, impl="numpy"))).weights()
     assert not np.allclose(start["0.W"], numpy_impl.weights()["0.W"])  # the steps did move the weights
     np_hist, t_hist = (json.loads(p.read_text())["history"] for p in (np_path, t_path))
     assert np_hist["epoch"] == [1] and len(np_hist["train_loss"]) == 1
