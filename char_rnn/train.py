@@ -23,24 +23,19 @@ choice); on the busy 2-core machine one thread per run is fastest, and the Makef
 """
 
 import dataclasses
-import functools
 import json
 import math
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from char_rnn.data import prepare_data, stream_loss, train_layout
-from char_rnn.model import detach
-from char_rnn.scratch import CharLM
-from char_rnn.twin import from_scratch
+from char_rnn.twin import build
 from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.run import Run
-from shared.seeding import pick_device
 
 PROJECT_DIR = Path(__file__).resolve().parent
 DATASET = "tinyshakespeare"
@@ -119,144 +114,6 @@ def check(cfg):
 def model_name(cfg):
     """'lstm-2x384', 'rnn-1x256' (plus '-emb64' with a learned embedding)."""
     return f"{cfg.cell}-{cfg.layers}x{cfg.hidden}" + (f"-emb{cfg.embed}" if cfg.embed else "")
-
-
-# ---- the two implementations behind the loop (sequence-model adapters, see shared.run)
-
-
-def scratch_model(cfg, vocab_size):
-    """The seeded NumPy CharLM of cfg: both implementations start from its weights."""
-    return CharLM(
-        vocab_size, cfg.hidden, cfg.cell, cfg.layers, cfg.embed or None, dropout=cfg.dropout,
-        rng=np.random.default_rng(cfg.seed), dtype=np.float32,
-    )  # fmt: skip
-
-
-class NumpyLM:
-    """scratch.CharLM + shared.optim.Adam + clip_grad_norm."""
-
-    device = "cpu"
-
-    def __init__(self, cfg, vocab_size):
-        self.model = scratch_model(cfg, vocab_size)
-        self.opt = optim.Adam(self.model.layers, cfg.lr, weight_decay=cfg.weight_decay)
-        self.clip = cfg.grad_clip or math.inf  # 0 = off: the norm is still measured
-        self.generators = [self.model.rng]  # the dropout masks
-
-    def num_params(self):
-        return self.model.num_params()
-
-    def reset_state(self, batch):
-        self.model.reset_state(batch)
-
-    @property
-    def carried(self):
-        """The recurrent state: one tuple (h,) or (h, c) of (B, H) arrays per layer."""
-        return self.model.state
-
-    @carried.setter
-    def carried(self, state):
-        self.model.state = state
-
-    def train_step(self, x, y, lr):
-        """One step on chunk x, y (B, T) from the carried state; grad_norm is the norm before clipping."""
-        self.opt.lr = lr
-        loss = self.model.loss_and_backward(x, y)
-        norm = optim.clip_grad_norm(self.model.layers, self.clip)
-        self.opt.step()
-        return {"loss": float(loss), "grad_norm": norm}
-
-    def logits(self, x):
-        return self.model.forward(x, training=False)
-
-    def weights(self):
-        return self.model.state_dict()
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        carried = {f"{k}/{j}": s for k, layer in enumerate(self.model.state) for j, s in enumerate(layer)}
-        return {"model": self.weights(), "optimizer": self.opt.state_dict(), "carried": carried}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        per_layer = 2 if self.model.cell == "lstm" else 1
-        self.model.state = [
-            tuple(np.array(state["carried"][f"{k}/{j}"]) for j in range(per_layer))
-            for k in range(len(self.model.cells))
-        ]
-
-
-class TorchLM:
-    """model.CharRNN + torch.optim.Adam + clip_grad_norm_, started from the initial weights of the NumPy model of
-    the same seed (twin.from_scratch)."""
-
-    generators = ()  # torch's own generator (dropout) is saved with every checkpoint
-
-    def __init__(self, cfg, vocab_size):
-        self.device = pick_device(cfg.device)
-        torch.manual_seed(cfg.seed)  # the dropout masks
-        self.model = from_scratch(scratch_model(cfg, vocab_size)).to(self.device)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.clip = cfg.grad_clip or math.inf
-        self.carried = None  # the recurrent state: h or (h, c), each (layers, B, H)
-        # bf16 autocast runs the LSTM's matrix products in bfloat16 (about 1.75x faster per step on this AVX-512
-        # CPU); the weights, Adam's moments and the carried state stay fp32.
-        self.autocast = functools.partial(
-            torch.autocast, self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
-        )
-
-    def num_params(self):
-        return self.model.num_params()
-
-    def reset_state(self, batch):
-        self.carried = self.model.init_state(batch, self.device)
-
-    def _tensor(self, a):
-        return torch.from_numpy(np.array(a, dtype=np.int64)).to(self.device)  # a writable copy
-
-    def train_step(self, x, y, lr):
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        with self.autocast():
-            loss, state = self.model.loss(self._tensor(x), self._tensor(y), detach(self.carried))
-        self.carried = detach(state)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
-        self.opt.step()
-        return {"loss": loss.item(), "grad_norm": float(norm)}
-
-    def logits(self, x):
-        self.model.eval()
-        with torch.no_grad():
-            logits, self.carried = self.model(self._tensor(x), self.carried)
-        return logits.cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        carried = self.carried if isinstance(self.carried, tuple) else (self.carried,)
-        carried = {name: s.detach().cpu() for name, s in zip("hc", carried)}
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "carried": carried}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        carried = [s.to(self.device) for s in state["carried"].values()]
-        self.carried = tuple(carried) if self.model.cell == "lstm" else carried[0]
-
-
-def build(cfg, vocab_size):
-    return NumpyLM(cfg, vocab_size) if cfg.impl == "numpy" else TorchLM(cfg, vocab_size)
 
 
 # ---- schedule

@@ -10,9 +10,9 @@ Both implementations run this one loop: a seeded NumPy generator shuffles the tr
 each batch in NumPy (reflect-pad 4 + random 32x32 crop + horizontal flip, cnn_cifar/augment.py), the batch is
 normalised with the CIFAR-10 channel statistics, and one SGD step is taken (Nesterov momentum, L2 weight
 decay, linear warm-up then cosine decay to --min_lr, one schedule function for both). The PyTorch SimpleCNN
-starts from exactly the NumPy model's initial weights (cnn_cifar/twin.py, which puts both implementations behind
-one interface), so the two runs see the same
-batches in the same order from the same start and differ only in who does the arithmetic.
+starts from exactly the NumPy model's initial weights (cnn_cifar/twin.py, which puts both implementations
+behind one interface), so the two runs see the same batches in the same order from the same start and differ
+only in who does the arithmetic.
 
 After every epoch the model is evaluated on the test set (or on --val_size=N images held out of the training
 set; the test set is then used only at the end), and shared.run.Run, which does the plumbing around the loop,

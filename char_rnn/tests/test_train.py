@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from char_rnn import data, evaluate, figures, sample
+from char_rnn import data, evaluate, figures, sample, twin
 from char_rnn import train as tr
 from char_rnn.tests.test_charlm import shakespeare_or_skip
 from shared.cli import UserError, run_main
@@ -251,7 +251,7 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys):
 
 def test_nan_loss_is_a_one_line_error(text, tmp_path, monkeypatch):
     nan_step = lambda self, x, y, lr: {"loss": float("nan"), "grad_norm": 0.0}  # noqa: E731
-    monkeypatch.setattr(tr.NumpyLM, "train_step", nan_step)
+    monkeypatch.setattr(twin.NumpyLM, "train_step", nan_step)
     with pytest.raises(UserError, match="training loss became nan at step 0"):
         tr.train(tiny(train_chars=5000), tmp_path)
 
