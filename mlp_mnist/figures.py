@@ -1,4 +1,5 @@
-"""The PNG figures of mlp_mnist/REPORT.md, drawn from run records, init_stats.json and committed weights.
+"""The PNG figures of mlp_mnist/REPORT.md, drawn from run records, init_stats.json, batchnorm_lr.json and
+committed weights.
 
     python -m mlp_mnist.figures
 
@@ -134,8 +135,83 @@ def init_figures(results):
                 )
 
 
+# The learning rates at which the batch-norm study's epoch-by-epoch curves are compared
+BATCHNORM_CURVE_LRS = (0.003, 0.1, 1.0)
+
+
+def batchnorm_label(batchnorm):
+    return "with batch norm" if batchnorm else "without batch norm"
+
+
+def batchnorm_lr_figures(records, results):
+    """The batch-norm study: validation error against the learning rate, the runs that diverged marked on the
+    top edge (they have no record; results/batchnorm_lr.json names them), and the epoch-by-epoch curves."""
+    runs = [r for r in records if r["group"] == "batchnorm-lr"]
+    path = results / "batchnorm_lr.json"
+    if not runs or not path.exists():
+        return
+    diverged = [o for o in json.loads(path.read_text())["runs"] if "diverged_at_step" in o]
+    # error on a log axis: 2% vs 3% is as visible as 90% (chance) vs 10%
+    fig, ax = plots.plt.subplots(figsize=(6.4, 5.2))
+    for batchnorm, color in ((False, "C0"), (True, "C1")):
+        rows = sorted(
+            (r for r in runs if r["config"]["batchnorm"] == batchnorm), key=lambda r: r["config"]["lr"]
+        )
+        lrs = [r["config"]["lr"] for r in rows]
+        name = batchnorm_label(batchnorm)
+        final = [1 - r["metrics"]["val_acc"] for r in rows]
+        ax.plot(lrs, final, marker="o", color=color, label=f"{name}: after epoch 5")
+        first = [1 - r["history"]["val_acc"][0] for r in rows]
+        ax.plot(lrs, first, marker=".", linestyle=":", color=color, label=f"{name}: after epoch 1")
+        lost = [o["lr"] for o in diverged if o["batchnorm"] == batchnorm]
+        if lost:  # no accuracy to plot: a cross on the top edge of the axes
+            ax.plot(
+                lost,
+                [0.97] * len(lost),
+                "x",
+                markersize=9,
+                color=color,
+                transform=ax.get_xaxis_transform(),
+                label=f"{name}: diverged (NaN loss)",
+            )
+    ax.axhline(0.9, color="gray", linestyle="--", linewidth=1, label="chance (90% error)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(
+        xlabel="learning rate (plain SGD, constant)",
+        ylabel="validation error (1 - accuracy)",
+        title="8 x 256 ReLU MLP: validation error by learning rate",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    plots._save(fig, results / "batchnorm_lr_val_error.png")
+
+    shared = [r for r in runs if r["config"]["lr"] in BATCHNORM_CURVE_LRS]
+    shared.sort(key=lambda r: (r["config"]["lr"], r["config"]["batchnorm"]))
+
+    def label(r):
+        return f"lr {r['config']['lr']:g}, {batchnorm_label(r['config']['batchnorm'])}"
+
+    plots.line_plot(
+        curves(shared, "val_acc", label),
+        results / "batchnorm_lr_curves_val_acc.png",
+        "epoch",
+        "validation accuracy",
+        "8 x 256 ReLU MLP, with and without batch norm: validation accuracy",
+    )
+    plots.line_plot(
+        curves(shared, "train_loss", label),
+        results / "batchnorm_lr_curves_train_loss.png",
+        "epoch",
+        "training loss (mean over the epoch)",
+        "8 x 256 ReLU MLP, with and without batch norm: training loss",
+        logy=True,
+    )
+
+
 def draw(records, results=RESULTS):
-    """Every figure `records` and results/init_stats.json have data for, into the folder `results`."""
+    """Every figure `records`, results/init_stats.json and results/batchnorm_lr.json have data for, into the
+    folder `results`."""
     committed = [r for r in records if not is_quick_look(r)]
     headline([r for r in committed if r["group"] == "headline"], results)
     headline([r for r in records if is_quick_look(r)], results, "fast-", "Quick look (FAST=1, not committed)")
@@ -189,6 +265,7 @@ def draw(records, results=RESULTS):
         logy=True,
     )
     init_figures(results)
+    batchnorm_lr_figures(committed, results)
 
 
 def main(argv):

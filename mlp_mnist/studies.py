@@ -5,18 +5,26 @@
     python -m mlp_mnist.studies --study=optimizers      # SGD/momentum/Nesterov/Adam, constant/step/cosine
     python -m mlp_mnist.studies --study=regularization  # none/dropout/batchnorm/early stopping/augmentation
     python -m mlp_mnist.studies --study=augmented       # dropout + augmentation, aiming at >= 99.0%
+    python -m mlp_mnist.studies --study=batchnorm_lr    # a deep MLP with and without batch norm, lr 0.003..30
     python -m mlp_mnist.studies --study=all
 
 Each run is an ordinary `mlp_mnist.train` run (same checkpoints and run records), tagged with the study's group.
-A finished run is skipped when its record exists (delete the record to rerun it). The initialisation study has
-its own script, mlp_mnist/init_study.py.
+A finished run is skipped when its record exists (delete the record to rerun it, or pass --force). In the
+batch-norm study a run whose loss becomes NaN or infinite is a result, not a failure: it writes no run record,
+so every run's outcome, diverged or trained, goes to results/batchnorm_lr.json and, as a table for the report,
+results/batchnorm_lr.md. The initialisation study has its own script, mlp_mnist/init_study.py.
 """
 
 import dataclasses
+import json
+import re
 
 from mlp_mnist.train import PROJECT_DIR, Config, train
+from shared.checkpoint import _atomic_write
 from shared.cli import UserError, run_main
 from shared.config import parse_config
+
+RESULTS = PROJECT_DIR / "results"
 
 # Shared settings of the comparison studies: short runs, so each study takes minutes, not hours.
 BASE = Config(epochs=10, hidden=(256, 256), save_weights=False, progress=False)
@@ -72,13 +80,88 @@ def augmented():
     )
 
 
+BATCHNORM_LRS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def batchnorm_lr():
+    # one deep ReLU net (8 x 256, He init) with and without batch norm, plain SGD at a constant learning rate:
+    # no momentum or adaptive step to blur what the learning rate alone does
+    base = dict(hidden=(256,) * 8, epochs=5, optimizer="sgd", schedule="constant", threads=1)
+    for batchnorm in (False, True):
+        for lr in BATCHNORM_LRS:
+            name = f"bnlr-{'bn' if batchnorm else 'plain'}-lr{lr:g}"
+            yield name, {**base, "batchnorm": batchnorm, "lr": lr, "group": "batchnorm-lr"}
+
+
 STUDIES = {
     "sweep": sweep,
     "activations": activations,
     "optimizers": optimizers,
     "regularization": regularization,
     "augmented": augmented,
+    "batchnorm_lr": batchnorm_lr,
 }
+
+
+def train_run(run, settings, force):
+    """Train one study run, or skip it when its record exists and not `force`. Returns its record's path."""
+    path = RESULTS / f"{run}.json"
+    if path.exists() and not force:
+        print(f"{run}: record exists, skipped")
+        return path
+    _, path = train(dataclasses.replace(BASE, run=run, impl="numpy", resume=not force, **settings))
+    return path
+
+
+def outcomes_table(outcomes):
+    """Markdown: one row per learning rate, one column per network; each cell the final and the first epoch's
+    validation accuracy, or the step at which the training loss stopped being finite."""
+
+    def cell(outcome):
+        if outcome is None:
+            return "not run"
+        if "diverged_at_step" in outcome:
+            return f"diverged (loss not finite at step {outcome['diverged_at_step']})"
+        return f"{100 * outcome['val_acc']:.2f}% (epoch 1: {100 * outcome['epoch1_val_acc']:.2f}%)"
+
+    by_key = {(o["lr"], o["batchnorm"]): o for o in outcomes}
+    lines = ["| learning rate | without batch norm | with batch norm |", "|---|---|---|"]
+    for lr in sorted({o["lr"] for o in outcomes}):
+        lines.append(f"| {lr:g} | {cell(by_key.get((lr, False)))} | {cell(by_key.get((lr, True)))} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_batchnorm_lr(force):
+    """Every run of the batch-norm study, each noted as trained (validation accuracy from its record) or diverged
+    (no record); results/batchnorm_lr.json and .md are rewritten after each run. A run noted as diverged is not
+    rerun unless `force`."""
+    summary = RESULTS / "batchnorm_lr.json"
+    earlier = json.loads(summary.read_text())["runs"] if summary.exists() and not force else []
+    diverged_before = {o["run"]: o for o in earlier if "diverged_at_step" in o}
+    outcomes = []
+    for run, settings in batchnorm_lr():
+        if run in diverged_before:
+            print(f"{run}: diverged in an earlier session, skipped")
+            outcomes.append(diverged_before[run])
+            continue
+        outcome = {"run": run, "batchnorm": settings["batchnorm"], "lr": settings["lr"]}
+        try:
+            record = json.loads(train_run(run, settings, force).read_text())
+            outcome |= {
+                "val_acc": record["metrics"]["val_acc"],
+                "epoch1_val_acc": record["history"]["val_acc"][0],
+            }
+        except UserError as e:
+            found = re.match(r"training loss became \S+ at step (\d+)", str(e))
+            if not found:  # anything but divergence (missing data, a resume refused) is still an error
+                raise
+            print(f"{run}: diverged: {e}")
+            outcome |= {"diverged_at_step": int(found.group(1)), "message": str(e)}
+        outcomes.append(outcome)
+        text = json.dumps({"runs": outcomes}, indent=1)
+        _atomic_write(summary, lambda f, text=text: f.write(text.encode()))
+        table = outcomes_table(outcomes)
+        _atomic_write(summary.with_suffix(".md"), lambda f, table=table: f.write(table.encode()))
 
 
 @dataclasses.dataclass
@@ -92,12 +175,11 @@ def main(argv):
     if cfg.study != "all" and cfg.study not in STUDIES:
         raise UserError(f"--study={cfg.study}: choose one of all, {', '.join(STUDIES)}")
     for study in STUDIES if cfg.study == "all" else [cfg.study]:
+        if study == "batchnorm_lr":
+            run_batchnorm_lr(cfg.force)
+            continue
         for run, overrides in STUDIES[study]():
-            if (PROJECT_DIR / "results" / f"{run}.json").exists() and not cfg.force:
-                print(f"{run}: record exists, skipped")
-                continue
-            settings = {"group": study, **overrides}
-            train(dataclasses.replace(BASE, run=run, impl="numpy", resume=not cfg.force, **settings))
+            train_run(run, {"group": study, **overrides}, cfg.force)
 
 
 if __name__ == "__main__":
