@@ -2,8 +2,6 @@
 # hundred steps, intermediate evaluations on a 20,000-character prefix of the validation text (the final
 # val_loss still streams all of it). The Makefile picks --impl, --cell, --run=fast-<impl>-<cell>, --threads=1.
 hidden = 128
-layers = 1
-batch_size = 32
 seq_len = 64
 lr = 3e-3
 min_lr = 3e-4

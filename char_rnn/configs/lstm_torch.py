@@ -5,18 +5,12 @@
 # 0.37 s/step, 9,797 steps (~40 epochs) in 60 min of training time, val 1.503; each full-validation evaluation
 # (fp32) adds ~5 s of wall clock. 1,897,409 parameters: 7.6 MB of float32 weights, under the 10 MB limit.
 impl = "torch"
-cell = "lstm"
 layers = 2
 hidden = 384
 dropout = 0.3
-batch_size = 32
 seq_len = 128
-lr = 2e-3
 min_lr = 1e-4
-warmup_steps = 100
-grad_clip = 5.0
 precision = "bf16"
 max_minutes = 60.0
 eval_interval = 250
 save_weights = True
-group = "headline"

@@ -3,18 +3,12 @@
 # (~28 epochs) in the same 60 minutes, val 1.516 (the 384-unit model: 1.503). Bigger model, fewer characters.
 # Its 10.2 MB of weights are over the repository's 10 MB limit for committed files, so they are not committed.
 impl = "torch"
-cell = "lstm"
 layers = 2
 hidden = 448
 dropout = 0.35
-batch_size = 32
 seq_len = 128
-lr = 2e-3
 min_lr = 1e-4
-warmup_steps = 100
-grad_clip = 5.0
 precision = "bf16"
 max_minutes = 60.0
 eval_interval = 250
 save_weights = True
-group = "headline"

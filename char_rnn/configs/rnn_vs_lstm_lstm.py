@@ -2,16 +2,7 @@
 # NumPy LSTM 1x256 = 346,433 parameters against the RNN 1x526's 345,647 (0.2% apart); both get the same recipe
 # and 10 minutes of training time. Measured ~110 ms/step (1 thread, under load) -> ~5,500 steps.
 run = "pair-lstm-1x256"
-impl = "numpy"
-cell = "lstm"
-layers = 1
-hidden = 256
-batch_size = 32
 seq_len = 64
-lr = 2e-3
-min_lr = 2e-4
-warmup_steps = 100
-grad_clip = 5.0
 max_minutes = 10.0
 eval_interval = 250
 save_weights = True

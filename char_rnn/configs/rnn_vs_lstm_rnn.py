@@ -2,16 +2,9 @@
 # NumPy vanilla RNN 1x526 = 345,647 parameters against the LSTM 1x256's 346,433; the same recipe and 10 minutes
 # of training time. Measured ~72 ms/step (1 thread, under load) -> ~8,000 steps.
 run = "pair-rnn-1x526"
-impl = "numpy"
 cell = "rnn"
-layers = 1
 hidden = 526
-batch_size = 32
 seq_len = 64
-lr = 2e-3
-min_lr = 2e-4
-warmup_steps = 100
-grad_clip = 5.0
 max_minutes = 10.0
 eval_interval = 250
 save_weights = True

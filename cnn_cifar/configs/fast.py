@@ -5,4 +5,3 @@ train_subset = 5000
 test_subset = 2000
 warmup_steps = 20
 group = "fast"
-save_weights = False
