@@ -1,12 +1,16 @@
-"""Vectorised NumPy data augmentation for NHWC image batches (uint8 or float), driven by a seeded Generator.
+"""Vectorised data augmentation for whole image batches: in NumPy on NHWC arrays (uint8 or float) for train.py,
+and the same job on NCHW torch tensors for fast94.py (and transfer.py's crop), each from a seeded generator.
 
 The standard CIFAR-10 recipe: pad 4 pixels (reflect or zero), crop a random 32x32 window, flip horizontally
-with probability 1/2; optionally cutout (DeVries & Taylor 2017). Every function returns a new array of the
-input's shape and dtype and leaves the input untouched; labels are not involved (a crop/flip/cutout keeps the
-class). No Python loop over images or pixels.
+with probability 1/2; optionally cutout (DeVries & Taylor 2017). Every NumPy function returns a new array of
+the input's shape and dtype and leaves the input untouched; labels are not involved (a crop/flip/cutout keeps
+the class). No Python loop over images or pixels. The torch half imports torch inside its functions, so that the
+NumPy pipeline (cnn_cifar.train --impl=numpy) never loads it.
 """
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from numpy.lib.stride_tricks import as_strided
 
 # Per-channel mean and std of the CIFAR-10 training images scaled to [0, 1] (RGB).
@@ -76,3 +80,81 @@ def augment_batch(x, rng, padding=4, flip=True, cutout_size=0, mode="reflect"):
     if cutout_size:
         out = cutout(out, rng, cutout_size)
     return out
+
+
+# ---- the same on whole batches of torch tensors (fast94.py) ----------------------------------------------
+
+
+def to_nchw(images):
+    """uint8 (N, 32, 32, 3) NHWC numpy -> uint8 torch (N, 3, 32, 32)."""
+    return torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()
+
+
+def normalize_nchw(images_u8, channels_last=True):
+    """uint8 torch (N, 3, H, W) -> float32 standardised with the CIFAR-10 channel statistics."""
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1) * 255
+    x = (images_u8.float() - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def reflect_pad(images_u8, pad):
+    """uint8 torch (N, C, H, W) -> (N, C, H + 2 pad, W + 2 pad), reflect padding."""
+    if pad == 0:
+        return images_u8
+    return F.pad(images_u8.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
+
+
+def crop_flip(padded, shifts, flips, size=32):
+    """Crop size x size windows at per-image offsets shifts (B, 2) from padded (B, C, H, W), mirroring the
+    rows with flips (B,) bool; one gather for the whole batch."""
+    b = len(padded)
+    ar = torch.arange(size)
+    rows = shifts[:, 0:1] + ar  # (B, size)
+    cols = shifts[:, 1:2] + ar
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    n = torch.arange(b)[:, None, None, None]
+    c = torch.arange(padded.shape[1])[None, :, None, None]
+    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, size, size)
+
+
+class EpochSampler:
+    """Shuffled batches of augmented training images, drawn from one seeded torch.Generator (resumable).
+
+    Each image is shifted by up to `translate` pixels (reflect padding) and flipped per `flip`: "alternate"
+    gives each image a random bit once, and in even epochs the images whose bit is set are mirrored, in odd
+    epochs the others, so every image is seen both ways in every pair of epochs; "random" flips each with
+    probability 1/2; "none" never.
+    """
+
+    def __init__(self, images_u8, labels, batch_size, translate, flip, seed, channels_last=True):
+
+        self.padded = reflect_pad(images_u8, translate)
+        self.labels = labels
+        self.translate, self.flip, self.channels_last = translate, flip, channels_last
+        self.n = len(labels)
+        self.batch_size = min(batch_size, self.n)
+        self.steps_per_epoch = self.n // self.batch_size  # the last partial batch is dropped
+        self.gen = torch.Generator().manual_seed(seed)
+        self.flip_bits = torch.rand(self.n, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+
+    def epoch(self, epoch):
+        """Yield (normalised images (B, 3, 32, 32) float32, labels (B,)) for one pass."""
+        order = torch.randperm(self.n, generator=self.gen)
+        for i in range(self.steps_per_epoch):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            shifts = torch.randint(0, 2 * self.translate + 1, (len(idx), 2), generator=self.gen)
+            if self.flip == "alternate":
+                flips = self.flip_bits[idx] ^ bool(epoch % 2)
+            elif self.flip == "random":
+                flips = torch.rand(len(idx), generator=self.gen) < 0.5
+            else:
+                flips = torch.zeros(len(idx), dtype=torch.bool)
+            x = crop_flip(self.padded[idx], shifts, flips)
+            yield normalize_nchw(x, self.channels_last), self.labels[idx]
+
+    def state_dict(self):
+        return {"generator": self.gen.get_state()}  # the flip bits are redrawn from the seed
+
+    def load_state_dict(self, state):
+        self.gen.set_state(state["generator"])

@@ -62,13 +62,14 @@ def evaluate_trained(weights_path, record):
 def evaluate_fast94(weights_path, record):
     """Test accuracy of cnn_cifar.fast94's weights on all 10,000 test images, with the record's TTA level."""
     from cnn_cifar import fast94
+    from cnn_cifar.augment import to_nchw
     from shared.data import load_cifar10
 
     config = record["config"]
     model = fast94.load_weights(weights_path)
     _, (x_test, y_test) = load_cifar10()
     kwargs = dict(tta=config["tta"], precision=config["precision"], channels_last=config["channels_last"])
-    return fast94.evaluate(model, fast94.to_nchw(x_test), np.array(y_test), **kwargs)[0]
+    return fast94.evaluate(model, to_nchw(x_test), np.array(y_test), **kwargs)[0]
 
 
 def measure(weights_path, record):

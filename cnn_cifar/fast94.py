@@ -8,7 +8,7 @@ The recipe is our implementation of the public speed-run line Page (2018, "How t
 hlb-CIFAR10 (tysam-code, 2023) -> airbench94 (Jordan 2024, arXiv 2404.00498) -> airbench94 with Muon
 (Jordan 2024: the same network in 8 instead of 9.9 epochs, 94.01% mean on a GPU):
 
-* Network (1.97M parameters): a frozen 2x2 patch-whitening convolution (filters = eigenvectors of the
+* Network (cnn_cifar/model.py's FastNet, 1.97M parameters): a frozen 2x2 patch-whitening convolution (filters = eigenvectors of the
   covariance of 2x2 training patches / sqrt(eigenvalue), each with both signs) + GELU, then three blocks
   conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU of widths 64/256/256, a 3x3 max-pool and a
   bias-free linear head whose output is divided by the width. BatchNorm keeps its scale fixed at 1 and
@@ -19,7 +19,8 @@ hlb-CIFAR10 (tysam-code, 2023) -> airbench94 (Jordan 2024, arXiv 2404.00498) -> 
   head with Nesterov SGD. Batch 2000, label smoothing 0.2, summed loss, all learning rates decaying
   linearly to 0; the whitening bias trains only during the first 3 epochs.
 * Data: random translation by up to 2 pixels (reflect padding) and the "alternating" flip (each image is
-  flipped in every other epoch, starting from a random half), built on whole batches of uint8 tensors.
+  flipped in every other epoch, starting from a random half), built on whole batches of uint8 tensors
+  (cnn_cifar/augment.py's EpochSampler).
 * Evaluation: test-time augmentation over 6 views (identity and mirror, and both shifted one pixel up-left
   and down-right), on the whole test set, once at the end (--eval_every=N also evaluates along the way).
 * CPU speed: bfloat16 autocast (parameters, optimizer and BatchNorm statistics stay fp32), channels_last
@@ -37,21 +38,17 @@ resumed session adds its time from the checkpoint on. A finished run writes cnn_
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from cnn_cifar.augment import EpochSampler, normalize_nchw, to_nchw
+from cnn_cifar.model import FastNet, FrozenScaleBN, count_params
 from shared.checkpoint import load_torch
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.run import Run
-
-PROJECT_DIR = Path(__file__).resolve().parent
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 @dataclasses.dataclass
@@ -103,94 +100,6 @@ def check(cfg):
     if cfg.train_subset and cfg.train_subset < 10:
         raise UserError("--train_subset must be 0 (all images) or at least 10")
     return dataclasses.replace(cfg, widths=widths)
-
-
-# ---- the network ------------------------------------------------------------------------------------------
-
-
-class FrozenScaleBN(nn.BatchNorm2d):
-    """BatchNorm with the scale fixed at 1 (only the shift learns) and fast-moving running statistics."""
-
-    def __init__(self, channels, momentum=0.6):
-        # torch's momentum is the weight of the new batch: 1 - 0.6 keeps 60% of the old estimate per step
-        super().__init__(channels, eps=1e-12, momentum=1.0 - momentum)
-        self.weight.requires_grad_(False)
-
-
-class IdentityInitConv(nn.Conv2d):
-    """3x3 'same' convolution without bias; the first min(in, out) filters start as the identity map."""
-
-    def __init__(self, c_in, c_out):
-        super().__init__(c_in, c_out, kernel_size=3, padding=1, bias=False)
-
-    def reset_parameters(self):
-        super().reset_parameters()
-        with torch.no_grad():
-            n = min(self.in_channels, self.out_channels)
-            self.weight[:n].zero_()
-            self.weight[torch.arange(n), torch.arange(n), 1, 1] = 1.0
-
-
-class Block(nn.Module):
-    """conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU (pooling before BN quarters its cost)."""
-
-    def __init__(self, c_in, c_out, bn_momentum):
-        super().__init__()
-        self.conv1 = IdentityInitConv(c_in, c_out)
-        self.norm1 = FrozenScaleBN(c_out, bn_momentum)
-        self.conv2 = IdentityInitConv(c_out, c_out)
-        self.norm2 = FrozenScaleBN(c_out, bn_momentum)
-
-    def forward(self, x):
-        x = F.gelu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
-        return F.gelu(self.norm2(self.conv2(x)))
-
-
-class FastNet(nn.Module):
-    """Patch-whitening stem, three conv blocks, global 3x3 max-pool, a bias-free linear head scaled 1/width.
-
-    Input: normalised images (N, 3, 32, 32); output: logits (N, 10).
-    """
-
-    def __init__(self, widths=(64, 256, 256), bn_momentum=0.6, whiten_size=2):
-        super().__init__()
-        stem = 2 * 3 * whiten_size**2
-        self.whiten = nn.Conv2d(3, stem, whiten_size, bias=True)
-        self.whiten.weight.requires_grad_(False)
-        with torch.no_grad():
-            self.whiten.bias.zero_()
-        chans = (stem, *widths)
-        self.blocks = nn.ModuleList(Block(a, b, bn_momentum) for a, b in zip(chans[:-1], chans[1:]))
-        self.head = nn.Linear(widths[-1], 10, bias=False)
-        with torch.no_grad():
-            self.head.weight.div_(self.head.weight.std())
-
-    @torch.no_grad()
-    def init_whitening(self, images, eps=5e-4):
-        """Set the stem to the whitening transform of the k x k patches of `images` (N, 3, H, W normalised).
-
-        The filters are the eigenvectors of the patch covariance divided by sqrt(eigenvalue + eps), once with
-        each sign, so that after the GELU both halves of every whitened direction survive.
-        """
-        k = self.whiten.kernel_size[0]
-        patches = images.double().unfold(2, k, 1).unfold(3, k, 1)  # N, 3, H', W', k, k
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
-        cov = patches.T @ patches / len(patches)
-        eigval, eigvec = torch.linalg.eigh(cov)
-        filters = (eigvec.T / torch.sqrt(eigval.clamp_min(0) + eps)[:, None]).reshape(-1, 3, k, k)
-        self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
-
-    def forward(self, x, whiten_bias_grad=True):
-        bias = self.whiten.bias if whiten_bias_grad else self.whiten.bias.detach()
-        x = F.gelu(F.conv2d(x, self.whiten.weight, bias))
-        for block in self.blocks:
-            x = block(x)
-        x = F.max_pool2d(x, 3).flatten(1)
-        return self.head(x) / x.shape[1]
-
-
-def num_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 # ---- Muon --------------------------------------------------------------------------------------------------
@@ -271,80 +180,6 @@ def set_learning_rates(sgd, muon, step, total_steps, whiten_steps):
         group["lr"] = group["initial_lr"] * (1 - step / total_steps)
 
 
-# ---- data on whole batches of tensors ----------------------------------------------------------------------
-
-
-def to_nchw(images):
-    """uint8 (N, 32, 32, 3) NHWC numpy -> uint8 torch (N, 3, 32, 32)."""
-    return torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).contiguous()
-
-
-def normalize(images_u8, channels_last=True):
-    """uint8 (N, 3, H, W) -> float32 standardised with the CIFAR-10 channel statistics."""
-    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1) * 255
-    x = (images_u8.float() - mean) / std
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def reflect_pad(images_u8, pad):
-    if pad == 0:
-        return images_u8
-    return F.pad(images_u8.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
-
-
-def crop_flip(padded, shifts, flips, size=32):
-    """Crop size x size windows at per-image offsets shifts (B, 2) from padded (B, C, H, W), mirroring the
-    rows with flips (B,) bool; one gather for the whole batch."""
-    b = len(padded)
-    ar = torch.arange(size)
-    rows = shifts[:, 0:1] + ar  # (B, size)
-    cols = shifts[:, 1:2] + ar
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    n = torch.arange(b)[:, None, None, None]
-    c = torch.arange(padded.shape[1])[None, :, None, None]
-    return padded[n, c, rows[:, None, :, None], cols[:, None, None, :]]
-
-
-class EpochSampler:
-    """Shuffled batches of augmented training images, drawn from one seeded torch.Generator (resumable).
-
-    Alternating flip: each image gets a random bit once; in even epochs the images whose bit is set are
-    mirrored, in odd epochs the others, so every image is seen both ways in every pair of epochs.
-    """
-
-    def __init__(self, images_u8, labels, cfg):
-        self.padded = reflect_pad(images_u8, cfg.translate)
-        self.labels = labels
-        self.cfg = cfg
-        self.n = len(labels)
-        self.batch_size = min(cfg.batch_size, self.n)
-        self.steps_per_epoch = self.n // self.batch_size  # the last partial batch is dropped
-        self.gen = torch.Generator().manual_seed(cfg.seed)
-        self.flip_bits = torch.rand(self.n, generator=torch.Generator().manual_seed(cfg.seed + 1)) < 0.5
-
-    def epoch(self, epoch):
-        cfg = self.cfg
-        order = torch.randperm(self.n, generator=self.gen)
-        for i in range(self.steps_per_epoch):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            shifts = torch.randint(0, 2 * cfg.translate + 1, (len(idx), 2), generator=self.gen)
-            if cfg.flip == "alternate":
-                flips = self.flip_bits[idx] ^ bool(epoch % 2)
-            elif cfg.flip == "random":
-                flips = torch.rand(len(idx), generator=self.gen) < 0.5
-            else:
-                flips = torch.zeros(len(idx), dtype=torch.bool)
-            x = crop_flip(self.padded[idx], shifts, flips)
-            yield normalize(x, cfg.channels_last), self.labels[idx]
-
-    def state_dict(self):
-        return {"generator": self.gen.get_state()}  # the flip bits are redrawn from the seed
-
-    def load_state_dict(self, state):
-        self.gen.set_state(state["generator"])
-
-
 # ---- evaluation with test-time augmentation ----------------------------------------------------------------
 
 
@@ -370,7 +205,7 @@ def predict(model, images_u8, tta=2, batch_size=2000, precision="bf16", channels
 
     out = []
     for i in range(0, len(images_u8), batch_size):
-        x = normalize(images_u8[i : i + batch_size], channels_last).to(device)
+        x = normalize_nchw(images_u8[i : i + batch_size], channels_last).to(device)
         with autocast(device, precision):
             logits = mirror_avg(x)
             if tta == 2:
@@ -433,7 +268,7 @@ class Training:
         self.model, self.sgd, self.muon, self.sampler, self.device = model, sgd, muon, sampler, device
 
     def num_params(self):
-        return num_params(self.model)
+        return count_params(self.model)
 
     def weights(self):
         """The parameters and buffers (fp32) on the CPU, as load_weights reads them."""
@@ -463,7 +298,9 @@ def train(cfg, out_dir=None):
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     x_train, y_train, x_test, y_test = load_data(cfg)
-    sampler = EpochSampler(x_train, y_train, cfg)
+    sampler = EpochSampler(
+        x_train, y_train, cfg.batch_size, cfg.translate, cfg.flip, cfg.seed, cfg.channels_last
+    )
     model = build_model(cfg, device)
     sgd, muon = make_optimizers(model, cfg)
     training = Training(model, sgd, muon, sampler, device)
@@ -476,7 +313,7 @@ def train(cfg, out_dir=None):
 
     state = run.resume(training, epoch=0, step=0, time_to_94_s=None)
     if state["step"] == 0:  # a new run; a resumed one has its whitening filters from the checkpoint
-        model.init_whitening(normalize(x_train[:5000], cfg.channels_last).to(device))
+        model.init_whitening(normalize_nchw(x_train[:5000], cfg.channels_last).to(device))
     step = state["step"]
     eval_kwargs = dict(tta=cfg.tta, precision=cfg.precision, channels_last=cfg.channels_last)
     model.train()

