@@ -234,7 +234,7 @@ def train(cfg, out_dir=None, stop_at=None):
             "vocab": vocab,
             "val_loss": val_loss,
         }
-        meta |= {"config": model.model.config, "params": model.num_params()}
+        meta |= {"config": model.net.config, "params": model.num_params()}
         meta = json.dumps(meta | {"eval_batch": cfg.eval_batch, "eval_seq": cfg.eval_seq})
         weights = model.weights()
         run.save_weights(

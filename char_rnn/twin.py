@@ -17,6 +17,7 @@ import torch
 from char_rnn.model import CharRNN, detach
 from char_rnn.scratch import CharLM
 from shared import optim
+from shared.adapters import NumpyAdapter, TorchAdapter
 from shared.seeding import pick_device
 
 
@@ -28,74 +29,63 @@ def scratch_model(cfg, vocab_size):
     )  # fmt: skip
 
 
-class NumpyLM:
+class NumpyLM(NumpyAdapter):
     """scratch.CharLM + shared.optim.Adam + clip_grad_norm."""
 
-    device = "cpu"
-
     def __init__(self, cfg, vocab_size):
-        self.model = scratch_model(cfg, vocab_size)
-        self.opt = optim.Adam(self.model.layers, cfg.lr, weight_decay=cfg.weight_decay)
+        self.net = scratch_model(cfg, vocab_size)
+        self.opt = optim.Adam(self.net.layers, cfg.lr, weight_decay=cfg.weight_decay)
         self.clip = cfg.grad_clip or math.inf  # 0 = off: the norm is still measured
-        self.generators = [self.model.rng]  # the dropout masks
+        self.generators = [self.net.rng]  # the dropout masks
 
     def num_params(self):
-        return self.model.num_params()
+        return self.net.num_params()
 
     def reset_state(self, batch):
-        self.model.reset_state(batch)
+        self.net.reset_state(batch)
 
     @property
     def carried(self):
         """The recurrent state: one tuple (h,) or (h, c) of (B, H) arrays per layer."""
-        return self.model.state
+        return self.net.state
 
     @carried.setter
     def carried(self, state):
-        self.model.state = state
+        self.net.state = state
 
     def train_step(self, x, y, lr):
         """One step on chunk x, y (B, T) from the carried state; grad_norm is the norm before clipping."""
         self.opt.lr = lr
-        loss = self.model.loss_and_backward(x, y)
-        norm = optim.clip_grad_norm(self.model.layers, self.clip)
+        loss = self.net.loss_and_backward(x, y)
+        norm = optim.clip_grad_norm(self.net.layers, self.clip)
         self.opt.step()
         return {"loss": float(loss), "grad_norm": norm}
 
     def logits(self, x):
-        return self.model.forward(x, training=False)
-
-    def weights(self):
-        return self.model.state_dict()
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
+        return self.net.forward(x, training=False)
 
     def state_dict(self):
-        carried = {f"{k}/{j}": s for k, layer in enumerate(self.model.state) for j, s in enumerate(layer)}
-        return {"model": self.weights(), "optimizer": self.opt.state_dict(), "carried": carried}
+        carried = {f"{k}/{j}": s for k, layer in enumerate(self.net.state) for j, s in enumerate(layer)}
+        return super().state_dict() | {"carried": carried}
 
     def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        per_layer = 2 if self.model.cell == "lstm" else 1
-        self.model.state = [
+        super().load_state_dict(state)
+        per_layer = 2 if self.net.cell == "lstm" else 1
+        self.net.state = [
             tuple(np.array(state["carried"][f"{k}/{j}"]) for j in range(per_layer))
-            for k in range(len(self.model.cells))
+            for k in range(len(self.net.cells))
         ]
 
 
-class TorchLM:
+class TorchLM(TorchAdapter):
     """model.CharRNN + torch.optim.Adam + clip_grad_norm_, started from the initial weights of the NumPy model of
     the same seed (twin.from_scratch)."""
-
-    generators = ()  # torch's own generator (dropout) is saved with every checkpoint
 
     def __init__(self, cfg, vocab_size):
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)  # the dropout masks
-        self.model = from_scratch(scratch_model(cfg, vocab_size)).to(self.device)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.net = from_scratch(scratch_model(cfg, vocab_size)).to(self.device)
+        self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.clip = cfg.grad_clip or math.inf
         self.carried = None  # the recurrent state: h or (h, c), each (layers, B, H)
@@ -106,20 +96,19 @@ class TorchLM:
         )
 
     def num_params(self):
-        return self.model.num_params()
+        return self.net.num_params()
 
     def reset_state(self, batch):
-        self.carried = self.model.init_state(batch, self.device)
+        self.carried = self.net.init_state(batch, self.device)
 
     def _tensor(self, a):
         return torch.from_numpy(np.array(a, dtype=np.int64)).to(self.device)  # a writable copy
 
     def train_step(self, x, y, lr):
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
+        self.set_lr(lr)
+        self.net.train()
         with self.autocast():
-            loss, state = self.model.loss(self._tensor(x), self._tensor(y), detach(self.carried))
+            loss, state = self.net.loss(self._tensor(x), self._tensor(y), detach(self.carried))
         self.carried = detach(state)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -128,27 +117,20 @@ class TorchLM:
         return {"loss": loss.item(), "grad_norm": float(norm)}
 
     def logits(self, x):
-        self.model.eval()
+        self.net.eval()
         with torch.no_grad():
-            logits, self.carried = self.model(self._tensor(x), self.carried)
+            logits, self.carried = self.net(self._tensor(x), self.carried)
         return logits.cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
 
     def state_dict(self):
         carried = self.carried if isinstance(self.carried, tuple) else (self.carried,)
         carried = {name: s.detach().cpu() for name, s in zip("hc", carried)}
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "carried": carried}
+        return super().state_dict() | {"carried": carried}
 
     def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        super().load_state_dict(state)
         carried = [s.to(self.device) for s in state["carried"].values()]
-        self.carried = tuple(carried) if self.model.cell == "lstm" else carried[0]
+        self.carried = tuple(carried) if self.net.cell == "lstm" else carried[0]
 
 
 def build(cfg, vocab_size):

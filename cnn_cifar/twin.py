@@ -16,6 +16,7 @@ from torch import nn
 
 from cnn_cifar import model, scratch
 from shared import optim
+from shared.adapters import NumpyAdapter, TorchAdapter
 from shared.seeding import pick_device
 
 
@@ -24,11 +25,8 @@ def sgd_settings(cfg):
     return dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
 
 
-class NumpyCNN:
+class NumpyCNN(NumpyAdapter):
     """scratch.SimpleCNN + shared.optim.SGD."""
-
-    device = "cpu"
-    generators = ()  # no dropout: every random draw is the loop's data_rng
 
     def __init__(self, cfg):
         rng, dtype = np.random.default_rng(cfg.seed), np.dtype(cfg.dtype).type
@@ -48,25 +46,10 @@ class NumpyCNN:
     def logits(self, x):
         return self.net.forward(x, training=False)
 
-    def weights(self):
-        return self.net.state_dict()
 
-    def set_weights(self, weights):
-        self.net.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-class TorchCNN:
+class TorchCNN(TorchAdapter):
     """cnn_cifar.model (SimpleCNN, started from the NumPy model's weights, or LeNetStyle) + torch.optim.SGD,
     fed the same NumPy batches. Dropout draws from torch's global generator, which the checkpoints keep."""
-
-    generators = ()
 
     def __init__(self, cfg):
         self.device = pick_device(cfg.device)
@@ -78,11 +61,8 @@ class TorchCNN:
             net = model.LeNetStyle(cfg.channels, cfg.hidden, batchnorm=cfg.batchnorm, dropout=cfg.dropout)
         # NHWC batches are already channels_last tensors once permuted; on a CPU that layout is ~15% faster
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = net.to(self.device, dtype).to(memory_format=self.memory_format)
-        self.opt = torch.optim.SGD(self.model.parameters(), **sgd_settings(cfg))
-
-    def num_params(self):
-        return sum(p.numel() for p in self.model.parameters())
+        self.net = net.to(self.device, dtype).to(memory_format=self.memory_format)
+        self.opt = torch.optim.SGD(self.net.parameters(), **sgd_settings(cfg))
 
     def _input(self, x):
         """NHWC numpy (N, 32, 32, 3) -> NCHW tensor (N, 3, 32, 32) on the device (channels_last strides)."""
@@ -90,11 +70,10 @@ class TorchCNN:
         return x.contiguous(memory_format=self.memory_format)
 
     def train_step(self, x, y, lr):
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
+        self.set_lr(lr)
+        self.net.train()
         y = torch.from_numpy(y).to(self.device)
-        logits = self.model(self._input(x))  # (N, 10)
+        logits = self.net(self._input(x))  # (N, 10)
         loss = torch.nn.functional.cross_entropy(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -102,22 +81,9 @@ class TorchCNN:
         return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum().item())}
 
     def logits(self, x):
-        self.model.eval()
+        self.net.eval()
         with torch.no_grad():
-            return self.model(self._input(x)).cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+            return self.net(self._input(x)).cpu().numpy()
 
 
 def build(cfg):

@@ -14,13 +14,12 @@ from mlp_mnist import scratch
 from mlp_mnist.model import build_torch_mlp
 from mlp_mnist.scratch import build_mlp, mse_loss, softmax_cross_entropy
 from shared import optim
+from shared.adapters import NumpyAdapter, TorchAdapter
 from shared.seeding import pick_device
 
 
-class NumpyMLP:
+class NumpyMLP(NumpyAdapter):
     """The from-scratch network and shared.optim, as a classifier adapter (see shared.run)."""
-
-    device = "cpu"
 
     def __init__(self, cfg):
         self.net = build_mlp(
@@ -59,29 +58,14 @@ class NumpyMLP:
     def logits(self, x):
         return self.net.forward(x, training=False)
 
-    def weights(self):
-        return self.net.state_dict()
 
-    def set_weights(self, weights):
-        self.net.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.net.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-
-
-class TorchMLP:
+class TorchMLP(TorchAdapter):
     """The torch.nn / torch.optim twin, as a classifier adapter."""
-
-    generators = ()
 
     def __init__(self, cfg):
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)
-        self.model = build_torch_mlp(
+        self.net = build_torch_mlp(
             [784, *cfg.hidden, 10],
             activation=cfg.activation,
             dropout=cfg.dropout,
@@ -90,7 +74,7 @@ class TorchMLP:
             seed=cfg.seed,
         ).to(self.device)
         self.mse = cfg.loss == "mse"
-        params = self.model.parameters()
+        params = self.net.parameters()
         if cfg.optimizer in ("sgd", "momentum", "nesterov"):
             momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
             self.opt = torch.optim.SGD(
@@ -104,16 +88,12 @@ class TorchMLP:
             cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
             self.opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def num_params(self):
-        return sum(p.numel() for p in self.model.parameters())
-
     def train_step(self, x, y, lr):
         F = torch.nn.functional
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.model.train()
+        self.set_lr(lr)
+        self.net.train()
         x, y = torch.from_numpy(x).to(self.device), torch.tensor(y).to(self.device)
-        logits = self.model(x)
+        logits = self.net(x)
         loss = (
             F.mse_loss(logits, F.one_hot(y, 10).to(logits.dtype)) if self.mse else F.cross_entropy(logits, y)
         )
@@ -123,22 +103,9 @@ class TorchMLP:
         return {"loss": loss.item(), "correct": int((logits.argmax(1) == y).sum())}
 
     def logits(self, x):
-        self.model.eval()
+        self.net.eval()
         with torch.no_grad():
-            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
-
-    def weights(self):
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-
-    def set_weights(self, weights):
-        self.model.load_state_dict(weights)
-
-    def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+            return self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
 
 def build(cfg):

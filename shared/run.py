@@ -16,7 +16,9 @@ This is not a Trainer: the loop (epochs and early stopping, a time budget with c
 stays in each train.py, top to bottom. Under torch.distributed only rank 0 prints, logs, checkpoints and writes
 the record; every rank may resume from the checkpoint.
 
-The model adapters the loops drive are named alike in every project (one interface per kind of model):
+The model adapters the loops drive (in each project's twin.py) are named alike in every project, one interface
+per kind of model; shared/adapters.py has the common part (NumpyAdapter, TorchAdapter: a network `net`, an
+optimizer `opt`):
     every adapter   device; num_params(); weights() / set_weights(w) (the model's parameters and buffers);
                     state_dict() / load_state_dict(d) ({"model": ..., "optimizer": ..., more sections}: what
                     resuming needs beside the random generators); generators (NumPy Generators inside the model)

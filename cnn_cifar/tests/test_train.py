@@ -54,7 +54,7 @@ def test_numpy_and_torch_train_identically_in_float64(tmp_path):
     numpy_impl, np_path = T.train(dataclasses.replace(cfg, impl="numpy", run="np"), out_dir=tmp_path)
     torch_impl, t_path = T.train(dataclasses.replace(cfg, impl="torch", run="t"), out_dir=tmp_path)
     expected = _torch_weights_as_numpy_twin(numpy_impl)
-    got = {k: v.numpy() for k, v in torch_impl.model.state_dict().items()}
+    got = {k: v.numpy() for k, v in torch_impl.net.state_dict().items()}
     assert expected.keys() == got.keys()
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-9, atol=1e-12, err_msg=key)
