@@ -79,8 +79,8 @@ CNN := $(PY) -m cnn_cifar.train
 # NumPy on one core, the two PyTorch runs on the other (all 1 thread): ~25 min instead of ~38 in a row.
 cnn_cifar: setup ## NumPy and PyTorch CNNs on CIFAR-10, then REPORT.md (~25 min predicted; FAST=1: ~5 min)
 ifeq ($(FAST),1)
-	$(CNN) --config=cnn_cifar/configs/simple_numpy.py --config=cnn_cifar/configs/fast.py --run=fast-numpy-simplecnn
-	$(CNN) --config=cnn_cifar/configs/simple_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-simplecnn
+	$(CNN) --config=cnn_cifar/configs/simple.py --config=cnn_cifar/configs/fast.py --impl=numpy --run=fast-numpy-simplecnn
+	$(CNN) --config=cnn_cifar/configs/simple.py --config=cnn_cifar/configs/fast.py --impl=torch --run=fast-torch-simplecnn
 	$(CNN) --config=cnn_cifar/configs/lenet_torch.py --config=cnn_cifar/configs/fast.py --run=fast-torch-lenet
 	$(PY) -m cnn_cifar.fast94 --epochs=1 --train_subset=4000 --tta=0 --run=fast-fast94 --group=fast
 	$(PY) -m cnn_cifar.transfer --config=cnn_cifar/configs/transfer_quick.py
@@ -91,14 +91,15 @@ endif
 	$(PY) -m shared.report cnn_cifar --readme
 
 cnn_cifar-numpy:
-	$(CNN) --config=cnn_cifar/configs/simple_numpy.py --threads=1 --progress=false
+	$(CNN) --config=cnn_cifar/configs/simple.py --impl=numpy --run=numpy-simplecnn --threads=1 --progress=false
 
 cnn_cifar-torch:
-	$(CNN) --config=cnn_cifar/configs/simple_torch.py --threads=1 --progress=false
+	$(CNN) --config=cnn_cifar/configs/simple.py --impl=torch --run=torch-simplecnn --threads=1 --progress=false
 	$(CNN) --config=cnn_cifar/configs/lenet_torch.py --threads=1 --progress=false
 
 study-cnn_cifar: setup ## augmentation ablation, transfer learning (pretrained vs scratch), the fast 94% CNN
-	$(CNN) --config=cnn_cifar/configs/noaug_torch.py --threads=1 --progress=false
+	$(CNN) --config=cnn_cifar/configs/simple.py --impl=torch --augment=false --save_weights=false \
+		--run=torch-simplecnn-noaug --group=augmentation --threads=1 --progress=false
 	$(PY) -m cnn_cifar.transfer
 	$(PY) -m cnn_cifar.fast94 --config=cnn_cifar/configs/fast94.py --save_weights
 	$(PY) -m cnn_cifar.figures
