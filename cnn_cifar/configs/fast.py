@@ -5,3 +5,4 @@ train_subset = 5000
 test_subset = 2000
 warmup_steps = 20
 group = "fast"
+save_weights = False  # overrides the recipe file before it: a quick look never writes committed weights
