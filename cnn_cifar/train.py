@@ -38,7 +38,7 @@ from cnn_cifar.twin import build
 from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
-from shared.data import load_cifar10, train_val_split
+from shared.data import hold_out, load_cifar10
 from shared.nn import log_softmax
 from shared.run import Run
 
@@ -145,12 +145,7 @@ def prepare_data(cfg):
     if cfg.train_subset:
         keep = np.sort(np.random.default_rng([cfg.seed, 2]).permutation(len(x_train))[: cfg.train_subset])
         x_train, y_train = x_train[keep], y_train[keep]
-    if cfg.val_size:
-        train_idx, val_idx = train_val_split(len(x_train), cfg.val_size, seed=cfg.seed)
-        x_val, y_val = x_train[val_idx], y_train[val_idx]
-        x_train, y_train = x_train[train_idx], y_train[train_idx]
-    else:
-        x_val, y_val = x_train[:0], y_train[:0]
+    (x_train, y_train), (x_val, y_val) = hold_out(x_train, y_train, cfg.val_size, seed=cfg.seed)
     if cfg.test_subset:  # the test set is sorted by class: a seeded permutation gives a mixed subset
         keep = np.sort(np.random.default_rng([cfg.seed, 3]).permutation(len(x_test))[: cfg.test_subset])
         x_test, y_test = x_test[keep], y_test[keep]

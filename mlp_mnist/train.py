@@ -23,7 +23,7 @@ from mlp_mnist.twin import build
 from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
-from shared.data import load_mnist, train_val_split
+from shared.data import hold_out, load_mnist
 from shared.nn import log_softmax
 from shared.run import Run
 
@@ -91,14 +91,7 @@ def prepare_data(cfg):
     (x_train, y_train), (x_test, y_test) = load_mnist()
     if cfg.train_subset:
         x_train, y_train = x_train[: cfg.train_subset], y_train[: cfg.train_subset]
-    if cfg.val_size:
-        train_idx, val_idx = train_val_split(len(x_train), cfg.val_size, seed=cfg.seed)
-        (x_train, y_train), (x_val, y_val) = (
-            (x_train[train_idx], y_train[train_idx]),
-            (x_train[val_idx], y_train[val_idx]),
-        )
-    else:
-        x_val, y_val = x_train[:0], y_train[:0]
+    (x_train, y_train), (x_val, y_val) = hold_out(x_train, y_train, cfg.val_size, seed=cfg.seed)
     return {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
 
 

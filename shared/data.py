@@ -382,6 +382,15 @@ def train_val_split(n, val_size, seed=0):
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
 
 
+def hold_out(x, y, val_size, seed=0):
+    """((x_train, y_train), (x_val, y_val)): `val_size` seeded examples held out of (x, y) by train_val_split;
+    val_size 0 gives an empty validation set."""
+    if not val_size:
+        return (x, y), (x[:0], y[:0])
+    train_idx, val_idx = train_val_split(len(x), val_size, seed=seed)
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
 def fetch_all():
     """Fetch and verify every dataset (the 'make data' target); prints where each one came from."""
     for name, load, subdir in [

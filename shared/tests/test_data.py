@@ -142,3 +142,13 @@ def test_train_val_split_is_deterministic_and_disjoint():
     assert (a_val == b_val).all() and len(a_val) == 100 and len(a_train) == 900
     assert not set(a_train) & set(a_val)
     assert not (data.train_val_split(1000, 100, seed=4)[1] == a_val).all()
+
+
+def test_hold_out_splits_examples_with_their_labels():
+    x, y = np.arange(100) * 10, np.arange(100)
+    (x_train, y_train), (x_val, y_val) = data.hold_out(x, y, 20, seed=3)
+    assert len(x_val) == 20 and len(x_train) == 80 and set(y_train).isdisjoint(y_val)
+    assert (x_train == 10 * y_train).all() and (x_val == 10 * y_val).all()  # labels stay with their examples
+    assert (y_val == data.train_val_split(100, 20, seed=3)[1]).all()
+    (_, _), (x_none, _) = data.hold_out(x, y, 0)
+    assert len(x_none) == 0
