@@ -5,14 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT := mlp_mnist cnn_cifar char_rnn
+BUILT := mlp_mnist cnn_cifar char_rnn nanogpt
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
-	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch
+	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -134,6 +134,23 @@ study-char_rnn: setup ## RNN vs LSTM at equal parameters (~346k) and equal train
 	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_lstm.py --threads=1
 	$(PY) -m char_rnn.figures
 	$(PY) -m shared.report char_rnn --readme
+
+GPT := $(PY) -m nanogpt.train
+# The twins train side by side, one core each (1 thread each), so the pipeline takes as long as the slower one.
+nanogpt: setup ## nanoGPT's CPU "baby GPT" on tiny Shakespeare, NumPy and PyTorch side by side, then REPORT.md (~5 min predicted; FAST=1: ~1 min)
+ifeq ($(FAST),1)
+	$(GPT) --config=nanogpt/configs/fast.py --impl=numpy --run=fast-numpy-gpt --threads=1
+	$(GPT) --config=nanogpt/configs/fast.py --impl=torch --run=fast-torch-gpt --threads=1
+else
+	$(MAKE) -j2 --no-print-directory nanogpt-numpy nanogpt-torch
+endif
+	$(PY) -m shared.report nanogpt --readme
+
+nanogpt-numpy:
+	$(GPT) --config=nanogpt/configs/nanogpt_cpu.py --impl=numpy --run=numpy-gpt-4x128 --threads=1 --progress=false
+
+nanogpt-torch:
+	$(GPT) --config=nanogpt/configs/nanogpt_cpu.py --impl=torch --run=torch-gpt-4x128 --threads=1 --progress=false
 
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1

@@ -1,37 +1,22 @@
-"""Tiny Shakespeare as character ids, in nanoGPT's split (first 90% train, last 10% validate; vocabulary
-sorted(set(text)), 65 characters), laid out as the parallel streams the training and the evaluation read, and the
-streamed validation loss both implementations are scored by."""
-
-import functools
+"""Tiny Shakespeare as character ids (shared/text.py: nanoGPT's split, first 90% train, last 10% validate;
+vocabulary sorted(set(text)), 65 characters), laid out as the parallel streams the training and the evaluation
+read, and the streamed validation loss both implementations are scored by."""
 
 import numpy as np
 
 from shared.nn import log_softmax
+from shared.text import shakespeare_ids, shakespeare_splits
 
-
-@functools.cache
-def encoded_text():
-    """(vocabulary string sorted(set(text)), int64 ids of the whole text, read-only)."""
-    from shared.data import load_shakespeare
-
-    text = load_shakespeare()
-    chars = sorted(set(text))
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    table = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
-    table[[ord(c) for c in chars]] = np.arange(len(chars))
-    ids = table[codes]
-    ids.flags.writeable = False
-    return "".join(chars), ids
+encoded_text = shakespeare_ids  # (vocabulary, ids of the whole text): shared with nanogpt, in shared/text.py
 
 
 def prepare_data(cfg=None):
-    """{"vocab": str, "train": ids[:90%], "val": ids[90%:]} (nanoGPT's split: n_train = int(0.9 n))."""
-    vocab, ids = encoded_text()
-    split = int(0.9 * len(ids))
-    train, val = ids[:split], ids[split:]
+    """{"vocab": str, "train": ids[:90%], "val": ids[90%:]} (nanoGPT's split: n_train = int(0.9 n)); with
+    cfg.train_chars only that prefix of the training split."""
+    data = shakespeare_splits()
     if cfg is not None and cfg.train_chars:
-        train = train[: cfg.train_chars]
-    return {"vocab": vocab, "train": train, "val": val}
+        data["train"] = data["train"][: cfg.train_chars]
+    return data
 
 
 def train_layout(ids, batch, offset=0):

@@ -40,6 +40,7 @@ TWINS = {
     "mlp_mnist": ("numpy-mlp-800x800", "torch-mlp-800x800"),
     "cnn_cifar": ("numpy-simplecnn", "torch-simplecnn"),
     "char_rnn": ("numpy-lstm-1x512", "torch-lstm-1x512"),
+    "nanogpt": ("numpy-gpt-4x128", "torch-gpt-4x128"),
 }
 # Each project's best result, whatever its recipe.
 BEST = {"mlp_mnist": "numpy-mlp-800x800-aug", "cnn_cifar": "fast94", "char_rnn": "torch-lstm-2x384"}
@@ -202,9 +203,11 @@ def metric_difference(name, a, b):
     """'a - b (difference)', in points for accuracies."""
     if a is None or b is None:
         return "–"
-    if name.endswith("acc") or name.endswith("accuracy"):
-        return f"{100 * (a - b):+.2f} points (difference)"
-    return f"{a - b:+.3f} (difference)"
+    points = name.endswith("acc") or name.endswith("accuracy")
+    difference, digits = (100 * (a - b), 2) if points else (a - b, 3)
+    if round(difference, digits) == 0:
+        difference = 0.0  # no "-0.000" for twins that agree to the shown digits
+    return f"{difference:+.{digits}f}{' points' if points else ''} (difference)"
 
 
 def render_twins(project, records):

@@ -19,12 +19,13 @@ from shared.runrecord import load_run_records
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BUILT = ("mlp_mnist", "cnn_cifar", "char_rnn")
+BUILT = ("mlp_mnist", "cnn_cifar", "char_rnn", "nanogpt")
 # the committed record each project's quick look is made from (as FAST=1 writes: group "fast", a fast- name)
 QUICK_LOOK_FROM = {
     "mlp_mnist": "numpy-mlp-800x800",
     "cnn_cifar": "numpy-simplecnn",
     "char_rnn": "numpy-rnn-1x256",
+    "nanogpt": "numpy-gpt-4x128",
 }
 
 
