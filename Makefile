@@ -144,6 +144,7 @@ ifeq ($(FAST),1)
 else
 	$(MAKE) -j2 --no-print-directory nanogpt-numpy nanogpt-torch
 endif
+	$(PY) -m nanogpt.figures
 	$(PY) -m shared.report nanogpt --readme
 
 nanogpt-numpy:

@@ -1,0 +1,307 @@
+"""The attention maps, attention statistics and samples of nanogpt/REPORT.md, from the committed weights.
+
+    python -m nanogpt.figures [--threads=N]
+
+Writes to nanogpt/results/:
+  attention_maps.png     the attention weights (T, T) of every layer x head of the NumPy GPT
+                         (checkpoints/numpy-gpt-4x128.npz) on one validation window: the first 64
+                         characters of the validation split that start at a speaker's name
+  attention_stats.json   per head, the mean weight a query puts on the previous character, on itself, on the
+  attention_stats.md     most recent space or newline, on the most recent newline and on the speaker's name,
+                         and the mean distance back it looks, each beside what uniform causal attention would
+                         give; over every 64-character window of the validation split that starts at a name
+  samples.md             each committed model's samples at temperatures 0.5, 0.8 and 1.0 (start "ROMEO:", 300
+                         new characters, seed 1337, no top-k) beside its validation loss from its run record
+
+Rerunning it changes no byte of these files: the weights are committed, the windows are chosen by a rule, the
+samples draw from fixed seeds, and everything is computed on one thread whatever --threads says (BLAS and
+torch sum in an order that depends on the thread count, which moves the last digits); the statistics are
+stored to 3 decimals, the precision REPORT.md reads them at.
+"""
+
+import contextlib
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.colors import PowerNorm
+from threadpoolctl import threadpool_limits
+
+from shared import plots
+from shared.cli import UserError, run_main
+from shared.config import parse_config
+from shared.report import committed_records
+from shared.text import shakespeare_splits
+from shared.threads import set_threads
+
+PROJECT_DIR = Path(__file__).resolve().parent
+RESULTS = PROJECT_DIR / "results"
+CHECKPOINTS = PROJECT_DIR / "checkpoints"
+ATTENTION_RUN = "numpy-gpt-4x128"  # its NumPy weights file: the attention maps need no torch
+TEMPERATURES = (0.5, 0.8, 1.0)
+START, NEW_CHARS, SAMPLE_SEED = "ROMEO:", 300, 1337  # the seed is sample.py's (and nanoGPT's) default
+CHUNK = 128  # windows per forward pass (the weights of 128 windows: 128 x 16 heads x 64 x 64 floats)
+DIGITS = 3  # decimals of the stored statistics
+SPEAKER_LINE = re.compile(
+    r"(?<=\n\n)[^\n]+:\n"
+)  # a speaker's name: the line after a blank line, ending in ":"
+STATISTICS = {
+    "previous": "weight on the previous character (offset 1), queries t >= 1",
+    "current": "weight on the query's own character (offset 0), queries t >= 1",
+    "word_start": "weight on the most recent space or newline at least 2 characters back, queries that "
+    "have one",
+    "line_start": "weight on the most recent newline at least 2 characters back, queries that have one",
+    "speaker": "total weight on the speaker's name (the window's first characters, up to the ':'), queries "
+    "in that speaker's speech: after the name's line, up to the next speaker's name",
+    "distance": "mean distance back, sum_s P[t, s] (t - s), queries t >= 1",
+}
+
+
+@dataclasses.dataclass
+class FiguresConfig:
+    threads: int = (
+        0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice (the files are computed on 1)
+    )
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and torch on one thread inside the block (what goes into committed files is computed so)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def committed_weights(run, suffix):
+    path = CHECKPOINTS / f"{run}{suffix}"
+    if not path.is_file():
+        raise UserError(
+            f"{path.relative_to(PROJECT_DIR.parent)} is missing: it is committed; restore it from git"
+        )
+    return path
+
+
+# ---- attention
+
+
+def speaker_windows(val_ids, vocab, T):
+    """(ids (B, T), name lengths (B,)): every T-character window of the validation split that starts at a
+    speaker's name, in text order."""
+    text = "".join(vocab[i] for i in val_ids)
+    matches = [m for m in SPEAKER_LINE.finditer(text) if m.start() + T <= len(text)]
+    ids = np.stack([val_ids[m.start() : m.start() + T] for m in matches])
+    return ids, np.array([len(m.group()) - 2 for m in matches])  # the name without ":\n"
+
+
+def most_recent(flags, gap):
+    """(B, T, T) bool: for each query t the one key s <= t - gap with flags[s] set, the latest (or none)."""
+    B, T = flags.shape
+    latest = np.maximum.accumulate(np.where(flags, np.arange(T), -1), axis=1)  # (B, T): latest s <= t, or -1
+    key = np.full((B, T), -1)
+    key[:, gap:] = latest[:, :-gap]  # latest s <= t - gap
+    return key[:, :, None] == np.arange(T)  # -1 matches no key
+
+
+def targets(ids, name_lengths, vocab):
+    """{statistic: (B, T, T) bool}: for window b and query t, the keys s whose weights the statistic adds up;
+    a query with no key is left out of that statistic's mean."""
+    B, T = ids.shape
+    later = np.arange(T)[:, None] >= 1  # queries t >= 1 (the first character can only look at itself)
+    space, newline = vocab.index(" "), vocab.index("\n")
+    speaker = np.zeros((B, T, T), dtype=bool)
+    for b, n in enumerate(name_lengths):
+        text = "".join(vocab[i] for i in ids[b])
+        blank = text.find("\n\n", n)
+        speech_end = T if blank < 0 else blank + 2  # the speech's queries end where the next name begins
+        speaker[b, n + 2 : speech_end, :n] = True  # queries after "NAME:\n", keys on the name
+    return {
+        "previous": np.broadcast_to(np.eye(T, k=-1, dtype=bool), (B, T, T)),
+        "current": np.broadcast_to(np.eye(T, dtype=bool) & later, (B, T, T)),
+        "word_start": most_recent((ids == space) | (ids == newline), gap=2),
+        "line_start": most_recent(ids == newline, gap=2),
+        "speaker": speaker,
+    }
+
+
+def attention_weights(model, ids):
+    """(B, n_layer, n_head, T, T) float64: every head's weights P on windows ids (B, T), as forward caches
+    them."""
+    model.forward(ids, training=False)
+    return np.stack([block.attn.P for block in model.h], axis=1).astype(np.float64)
+
+
+def head_statistics(weights_of, ids, name_lengths, vocab):
+    """{statistic: (n_layer, n_head) mean}, the means taken over every window and query the statistic covers.
+    weights_of(ids) gives the (B, n_layer, n_head, T, T) weights of a chunk of windows."""
+    select = targets(ids, name_lengths, vocab)
+    T = ids.shape[1]
+    back = np.maximum(np.arange(T)[:, None] - np.arange(T), 0)  # (T, T): t - s, the distance back
+    sums = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = slice(start, start + CHUNK)
+        P = weights_of(ids[chunk])  # (b, L, nh, T, T)
+        parts = {
+            name: np.einsum("blhts,bts->lh", P, sel[chunk].astype(np.float64)) for name, sel in select.items()
+        }
+        parts["distance"] = np.einsum("blhts,ts->lh", P, back)
+        sums = {name: sums.get(name, 0.0) + part for name, part in parts.items()}
+    queries = {name: sel.any(axis=-1).sum() for name, sel in select.items()}  # queries with a key
+    queries["distance"] = len(ids) * (T - 1)
+    return {name: sums[name] / queries[name] for name in STATISTICS}
+
+
+def uniform_weights(ids, n_layer, n_head):
+    """Uniform causal attention, 1 / (t + 1) on every key s <= t, shaped like attention_weights."""
+    T = ids.shape[1]
+    U = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    return np.broadcast_to(U, (len(ids), n_layer, n_head, T, T))
+
+
+def shown(c):
+    """A character as an axis label: the newline and the space made visible."""
+    return {"\n": "\u21b5", " ": "\u00b7"}.get(c, c)
+
+
+def attention_figure(weights, text, path, title):
+    """weights (n_layer, n_head, T, T) of one window: one heat map per head, the window's characters on both
+    axes (queries down, keys across), the future (key after query) blank. Square-root colour scale: the
+    weights of a row sum to 1 over up to 64 keys, so most are small."""
+    L, nh, T, _ = weights.shape
+    labels = [shown(c) for c in text]
+    future = ~np.tril(np.ones((T, T), dtype=bool))
+    fig, axes = plots.plt.subplots(
+        L, nh, figsize=(4.6 * nh, 4.6 * L + 0.4), layout="constrained", squeeze=False
+    )
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
+    for (layer, head), ax in np.ndenumerate(axes):
+        image = ax.imshow(np.ma.masked_array(weights[layer, head], future), cmap="viridis", norm=norm)
+        ax.set_xticks(range(T), labels, fontsize=5)
+        ax.set_yticks(range(T), labels, fontsize=5)
+        ax.tick_params(length=0, pad=1)
+        ax.set_title(f"layer {layer}, head {head}", fontsize=10)
+    fig.colorbar(image, ax=axes, shrink=0.5, label="attention weight (query row, key column)")
+    fig.suptitle(title, fontsize=12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plots.plt.close(fig)
+
+
+def rounded(array):
+    return [[round(float(v), DIGITS) for v in row] for row in array]
+
+
+def attention():
+    """attention_maps.png, attention_stats.json and attention_stats.md from the NumPy weights."""
+    from nanogpt.sample import load_model
+
+    path = committed_weights(ATTENTION_RUN, ".npz")
+    model, meta = load_model(path)
+    data = shakespeare_splits()
+    vocab, T = data["vocab"], model.config.block_size
+    if meta["vocab"] != vocab:
+        raise UserError(f"{path}: its vocabulary differs from tiny Shakespeare's sorted(set(text))")
+    ids, name_lengths = speaker_windows(data["val"], vocab, T)
+    L, nh = model.config.n_layer, model.config.n_head
+    stats = head_statistics(lambda x: attention_weights(model, x), ids, name_lengths, vocab)
+    uniform = head_statistics(lambda x: uniform_weights(x, L, nh), ids, name_lengths, vocab)
+    example = "".join(vocab[i] for i in ids[0])
+    attention_figure(
+        attention_weights(model, ids[:1])[0],
+        example,
+        RESULTS / "attention_maps.png",
+        f"{ATTENTION_RUN}: attention weights of every head on the first {T} validation characters that start "
+        f"at a speaker's name ({shown(chr(10))} newline, {shown(' ')} space)",
+    )
+    heads = {
+        f"{layer}.{head}": {name: round(float(stats[name][layer, head]), DIGITS) for name in STATISTICS}
+        for layer in range(L)
+        for head in range(nh)
+    }
+    record = {
+        "weights": str(path.relative_to(PROJECT_DIR.parent)),
+        "windows": len(ids),
+        "window_length": T,
+        "windows_are": f"every {T}-character window of the validation split that starts at a speaker's name",
+        "example_window": example,
+        "heads_are": "layer.head, from 0 (layer l is transformer.h.l)",
+        "statistics": STATISTICS,
+        "uniform": {name: round(float(uniform[name][0, 0]), DIGITS) for name in STATISTICS},
+        "heads": heads,
+    }
+    (RESULTS / "attention_stats.json").write_text(json.dumps(record, indent=1) + "\n")
+    columns = list(STATISTICS)
+    lines = [
+        f"Mean over the {len(ids)} windows of {T} validation characters that start at a speaker's name "
+        "(`results/attention_stats.json` says how each is taken); head `l.h` is head h of "
+        "`transformer.h.l`.",
+        "",
+        "| head | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [
+        f"| {head} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |" for head, row in heads.items()
+    ]
+    lines.append("| uniform | " + " | ".join(f"{record['uniform'][c]:.3f}" for c in columns) + " |")
+    (RESULTS / "attention_stats.md").write_text("\n".join(lines) + "\n")
+
+
+# ---- samples
+
+
+def samples():
+    """samples.md: every committed weights file with a committed run record, at each temperature, beside its
+    val loss. A sample equal, character for character, to one already written (a twin's) is named, not
+    repeated."""
+    from nanogpt.sample import generate, load_model
+
+    records = {r["run"]: r for r in committed_records("nanogpt")}  # no quick looks (FAST=1)
+    paths = sorted(p for p in CHECKPOINTS.glob("*") if p.suffix in (".npz", ".pt") and p.stem in records)
+    lines = [
+        f"Start `{START}`, {NEW_CHARS} new characters, seed {SAMPLE_SEED}, no top-k (every character may be "
+        f"drawn); `python -m nanogpt.sample --checkpoint=nanogpt/checkpoints/<run>.npz|.pt --start={START} "
+        f"--num_samples=1 --max_new_tokens={NEW_CHARS} --temperature=T --top_k=0 --seed={SAMPLE_SEED} "
+        "--threads=1` prints each one.",
+        "",
+    ]
+    written = {}  # (temperature, text) -> the run whose sample it is
+    for path in paths:
+        model, meta = load_model(path)
+        record = records[path.stem]
+        impl = "NumPy" if record["impl"] == "numpy" else "PyTorch"
+        metrics = record["metrics"]
+        lines += [
+            f"### `{record['run']}`: {impl} {record['model']}, val loss {metrics['val_loss']:.3f} "
+            f"(whole split {metrics['val_loss_full']:.3f}) nats/char",
+            "",
+        ]
+        for temperature in TEMPERATURES:
+            rng = np.random.default_rng(SAMPLE_SEED)
+            text = generate(model, meta["vocab"], START, NEW_CHARS, temperature, 0, rng)
+            if (temperature, text) in written:
+                same = written[temperature, text]
+                lines += [f"Temperature {temperature}: the same {len(text)} characters as `{same}`'s.", ""]
+                continue
+            written[temperature, text] = record["run"]
+            lines += [f"Temperature {temperature}:", "", "```", text, "```", ""]
+    (RESULTS / "samples.md").write_text("\n".join(lines))
+
+
+def main(argv):
+    cfg = parse_config(FiguresConfig(), argv)
+    set_threads(cfg.threads)
+    with one_thread():
+        attention()
+        samples()
+    print(f"attention maps, statistics and samples written to {RESULTS.relative_to(PROJECT_DIR.parent)}/")
+
+
+if __name__ == "__main__":
+    run_main(main)
