@@ -8,9 +8,9 @@ The defaults are nanoGPT's "baby GPT" for a CPU (4 layers, 4 heads, 128 channels
 iterations, AdamW 1e-3 with betas (0.9, 0.99) and weight decay 0.1 on the matrices, clipping at 1). Losses are
 cross-entropies in nats per character.
 
-Data (shared/text.py, nanoGPT's split): each iteration reads batch_size windows at random starts i of the training
-split, x = ids[i : i + block_size], y = ids[i + 1 : i + block_size + 1] (nanoGPT's get_batch), drawn by the
-seeded generator data_rng, which the checkpoints keep.
+Data (shared/text.py, nanoGPT's split): each iteration reads batch_size windows (times gradient_accumulation_steps,
+below) at random starts i of the training split, x = ids[i : i + block_size], y = ids[i + 1 : i + block_size + 1]
+(nanoGPT's get_batch), drawn by the seeded generator data_rng, which the checkpoints keep.
 
 Schedule (shared.optim.cosine_lr): a linear warm-up to learning_rate over warmup_iters, lr = learning_rate *
 (it + 1) / warmup_iters (nanoGPT divides by warmup_iters + 1), then a cosine to min_lr at lr_decay_iters, and
@@ -28,14 +28,27 @@ check it. A finished run writes nanogpt/results/<run>.json, TensorBoard scalars 
 --save_weights nanogpt/checkpoints/<run>.npz|.pt (weights, vocabulary, model settings; nanogpt.sample).
 
 --precision=bf16 (PyTorch only) runs the training step under bfloat16 autocast; evaluation stays fp32.
+
+More than one process, PyTorch only (nanoGPT's DistributedDataParallel; gloo on CPUs, nccl on CUDA, a GPU each):
+    torchrun --standalone --nproc_per_node=4 -m nanogpt.train --impl=torch --gradient_accumulation_steps=4
+An iteration reads A = gradient_accumulation_steps micro-batches of batch_size windows, counted over all
+processes (nanoGPT's convention); the number N of processes must divide A. Every process draws that global batch
+from data_rng and takes its own consecutive share of A / N micro-batches: N processes compute what one process
+computes with the same settings, to float round-off, so neither the settings nor a checkpoint depend on N. Every
+process evaluates (the others would wait anyway); rank 0 alone prints, logs, checkpoints and writes the record;
+at the end the processes compare their weights. $REPRO_OUT_DIR (tests) stands for train()'s out_dir. torchrun
+reads a --run=... flag as its own --run-path: name such a run in a --config file.
 """
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.distributed as dist
 
 from nanogpt.twin import build, gpt_fields
 from shared import optim
@@ -43,6 +56,7 @@ from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.nn import log_softmax
 from shared.run import Run
+from shared.seeding import pick_device
 from shared.text import shakespeare_splits
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -67,6 +81,7 @@ class Config:
     bias: bool = False  # biases in the Linears and LayerNorms
     pos: str = "learned"  # learned | sinusoidal position code
     batch_size: int = 12
+    gradient_accumulation_steps: int = 1  # micro-batches of batch_size per iteration, over all processes
     max_iters: int = 2000
     learning_rate: float = 1e-3  # AdamW, peak
     min_lr: float = 1e-4  # end of the cosine
@@ -89,12 +104,13 @@ class Config:
     eval_only: bool = False  # load the run's checkpoint, evaluate it, print the losses and exit
 
 
-def check(cfg):
+def check(cfg, processes=1):
     choices = {"impl": ("numpy", "torch"), "pos": ("learned", "sinusoidal"), "precision": ("fp32", "bf16")}
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise UserError(f"--{name}={getattr(cfg, name)}: choose one of {', '.join(allowed)}")
-    positive = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters", "eval_interval")
+    positive = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps")
+    positive += ("max_iters", "eval_interval")
     for name in (*positive, "eval_iters"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name}={getattr(cfg, name)}: must be >= 1")
@@ -115,6 +131,13 @@ def check(cfg):
         raise UserError(f"--device={cfg.device}: the NumPy implementation runs on the CPU only")
     if cfg.impl == "numpy" and cfg.precision != "fp32":
         raise UserError(f"--precision={cfg.precision}: the NumPy implementation computes in fp32 only")
+    if cfg.impl == "numpy" and (processes > 1 or cfg.gradient_accumulation_steps > 1):
+        raise UserError("--impl=numpy steps on one batch in one process: no torchrun, no accumulation")
+    if cfg.gradient_accumulation_steps % processes:
+        raise UserError(
+            f"--gradient_accumulation_steps={cfg.gradient_accumulation_steps} is not a multiple of the "
+            f"{processes} processes (each takes an equal share of the micro-batches)"
+        )
     if not cfg.run:
         cfg = dataclasses.replace(cfg, run=f"{cfg.impl}-{model_name(cfg)}")
     return cfg
@@ -198,13 +221,17 @@ def train(cfg, out_dir=None, stop_at=None):
     """Train per cfg; returns (model adapter, run record path). out_dir (tests) replaces nanogpt/ as the home of
     checkpoints/, results/ and runs/. stop_at (tests of resuming): leave after the checkpoint of that iteration,
     as if interrupted, and return (model, None). With cfg.eval_only: (model, {"iter", "train_loss", "val_loss",
-    "val_loss_full"}) of the run's checkpoint."""
-    cfg = check(cfg)
+    "val_loss_full"}) of the run's checkpoint. Inside a process group (main under torchrun) every process calls
+    it; only rank 0 returns the record's path."""
+    processes, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_initialized() else (1, 0)
+    cfg = check(cfg, processes)
     # --eval_only changes what this command does, not what the run computes: the checkpoint's settings must match
     run = Run("nanogpt", dataclasses.replace(cfg, eval_only=False), out_dir)
     data = shakespeare_splits()
     vocab, splits = data["vocab"], {"train": data["train"], "val": data["val"]}
     model = build(cfg, len(vocab))
+    if dist.is_initialized():
+        model.distribute()
     size = sum(v.nbytes for v in model.weights().values())
     if cfg.save_weights and size >= MAX_WEIGHTS_BYTES:
         raise UserError(
@@ -215,6 +242,8 @@ def train(cfg, out_dir=None, stop_at=None):
     if cfg.eval_only and not (cfg.resume and run.resume_path.exists()):
         raise UserError(f"--eval_only: no checkpoint {run.resume_path}: train run {cfg.run!r} first")
     state = run.resume(model, [data_rng], iter=0, train_time=0.0)
+    if dist.is_initialized():
+        dist.barrier()  # every process has read the checkpoint before rank 0 may write the next one
 
     if cfg.eval_only:
         run.close()
@@ -227,14 +256,19 @@ def train(cfg, out_dir=None, stop_at=None):
         )
         return model, result
 
-    B, T = cfg.batch_size, cfg.block_size
+    B, T, A = cfg.batch_size, cfg.block_size, cfg.gradient_accumulation_steps
+    share = A // processes  # this process's micro-batches of each iteration
+    mine = slice(rank * share * B, (rank + 1) * share * B)
     if not run.history:  # a fresh run: the loss of the initial weights (about ln 65 = 4.17), nanoGPT's step 0
         evaluate_and_checkpoint(run, model, splits, cfg, state)
     bar = run.bar(total=cfg.max_iters, initial=state["iter"], desc=cfg.run)
     while state["iter"] < cfg.max_iters:
         it = state["iter"]
         lr = learning_rate(cfg, it)
-        x, y = get_batch(splits["train"], B, T, data_rng)
+        x, y = get_batch(splits["train"], A * B, T, data_rng)  # the global batch, (A B, T)
+        x, y = x[mine], y[mine]  # this process's share, (share B, T)
+        if share > 1:  # micro-batches (share, B, T), PyTorch only (check)
+            x, y = x.reshape(share, B, T), y.reshape(share, B, T)
         t0 = time.perf_counter()
         stats = model.train_step(x, y, lr)
         state["train_time"] += time.perf_counter() - t0
@@ -251,6 +285,12 @@ def train(cfg, out_dir=None, stop_at=None):
                 run.close()
                 return model, None
     bar.close()
+    if dist.is_initialized():
+        spread = model.weight_spread()
+        run.say(f"{cfg.run}: the weights of the {processes} processes differ by at most {spread:.1e}")
+    if not run.main:  # rank 0 alone scores the whole split and writes the record
+        run.close()
+        return model, None
 
     history, iters = run.history, state["iter"]
     val_loss_full = full_loss(model, splits["val"], T)
@@ -259,7 +299,7 @@ def train(cfg, out_dir=None, stop_at=None):
         "val_loss_full": val_loss_full,
         "train_loss": history["train_loss"][-1],
         "iters": iters,
-        "tokens_per_s": round(iters * B * T / max(state["train_time"], 1e-9), 1),
+        "tokens_per_s": round(iters * A * B * T / max(state["train_time"], 1e-9), 1),
         "train_time_s": round(state["train_time"], 1),
     }
     if cfg.save_weights:  # .npz {weights, "meta"} or .pt {"model": weights, "meta"}, as char_rnn's
@@ -270,7 +310,8 @@ def train(cfg, out_dir=None, stop_at=None):
         run.save_weights(
             {**weights, "meta": meta} if cfg.impl == "numpy" else {"model": weights, "meta": meta}
         )
-    path = run.finish(model, model_name=model_name(cfg), dataset=DATASET, metrics=metrics, notes=NOTES)
+    notes = NOTES + (f"; trained by {processes} processes (torchrun, DDP)" if processes > 1 else "")
+    path = run.finish(model, model_name=model_name(cfg), dataset=DATASET, metrics=metrics, notes=notes)
     shown = path.relative_to(PROJECT_DIR.parent) if path.is_relative_to(PROJECT_DIR.parent) else path
     run.say(
         f"{cfg.run}: val loss {metrics['val_loss']:.4f} (whole split {val_loss_full:.4f}) nats/char after "
@@ -280,7 +321,19 @@ def train(cfg, out_dir=None, stop_at=None):
 
 
 def main(argv):
-    train(parse_config(Config(), argv))
+    cfg = check(parse_config(Config(), argv), int(os.environ.get("WORLD_SIZE", "1")))  # before joining
+    out_dir = os.environ.get("REPRO_OUT_DIR")
+    if "WORLD_SIZE" not in os.environ or cfg.impl == "numpy":
+        return train(cfg, out_dir)
+    # torchrun: join its process group (nanoGPT's DDP, even for one process), one GPU per process by LOCAL_RANK
+    cuda = pick_device(cfg.device).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    try:
+        return train(cfg, out_dir)
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ is a plain dict copy. A GPT carries no state from one chunk to the next: every w
 
 Training is nanoGPT's: AdamW with betas (beta1, beta2), weight decay on the matrices only (the decay group:
 Linear weights and the embeddings; LayerNorm weights and biases are not decayed), the gradients clipped to a
-global norm of grad_clip first (0 = off; the norm is still measured).
+global norm of grad_clip first (0 = off; the norm is still measured). TorchGPT also steps on several
+micro-batches (gradient accumulation) and, after distribute(), in torchrun's processes (DistributedDataParallel).
 """
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -113,6 +115,7 @@ class TorchGPT(TorchAdapter):
         self.device = pick_device(cfg.device)
         torch.manual_seed(cfg.seed)  # the dropout masks
         self.net = torch_twin(cfg, vocab_size).to(self.device)
+        self.train_net = self.net  # what the training step runs: the GPT, or its DDP wrapper (distribute)
         self.opt = self.net.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2))
         self.clip = cfg.grad_clip or math.inf
         # bf16 autocast runs the matrix products in bfloat16; the weights, AdamW's moments, the LayerNorms and
@@ -127,16 +130,48 @@ class TorchGPT(TorchAdapter):
     def _tensor(self, a):
         return torch.from_numpy(np.array(a, dtype=np.int64)).to(self.device)  # a writable copy
 
+    def distribute(self):
+        """Train through DistributedDataParallel in the process group torchrun's processes joined: backward
+        averages the gradients over the processes. self.net stays the plain GPT, so the weights, checkpoints
+        and evaluation keep their names and never synchronise."""
+        self.train_net = torch.nn.parallel.DistributedDataParallel(self.net)
+
+    def weight_spread(self):
+        """Under DDP: the largest |difference| between any process's weights and rank 0's (0 while DDP keeps
+        them in step)."""
+        mine = torch.cat([p.detach().flatten() for p in self.net.parameters()])
+        first = mine.clone()
+        torch.distributed.broadcast(first, src=0)
+        spread = (mine - first).abs().max()
+        torch.distributed.all_reduce(spread, op=torch.distributed.ReduceOp.MAX)
+        return spread.item()
+
     def train_step(self, x, y, lr):
+        """One AdamW step on the windows x, y (B, T), or on the micro-batches x, y (a, B, T) with their
+        gradients accumulated: the gradient of the mean loss over all a B windows. Under DDP the processes'
+        gradients are averaged in the last micro-batch's backward only (no_sync before), and "loss" is their
+        mean too."""
         self.set_lr(lr)
         self.net.train()
-        with self.autocast():
-            _, loss = self.net(self._tensor(x), self._tensor(y))
+        shape = (-1, *np.shape(x)[-2:])
+        x, y = self._tensor(x).reshape(shape), self._tensor(y).reshape(shape)  # (a, B, T)
+        distributed = self.train_net is not self.net
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
+        total = 0.0
+        for i in range(len(x)):
+            last = i == len(x) - 1
+            with contextlib.nullcontext() if last or not distributed else self.train_net.no_sync():
+                with self.autocast():
+                    _, loss = self.train_net(x[i], y[i])
+                (loss / len(x)).backward()
+            total += loss.detach()
+        mean_loss = total / len(x)
+        if distributed:  # a sum, then / processes: gloo has no average
+            torch.distributed.all_reduce(mean_loss)
+            mean_loss /= torch.distributed.get_world_size()
+        norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)  # the same on every process
         self.opt.step()
-        return {"loss": loss.item(), "grad_norm": float(norm)}
+        return {"loss": mean_loss.item(), "grad_norm": float(norm)}
 
     def logits(self, x):
         self.net.eval()
