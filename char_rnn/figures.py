@@ -19,20 +19,17 @@ thread count, which moves the last digits), and gradient_norms.json stores the n
 precision REPORT.md reads them at, so a machine whose BLAS rounds differently writes the same file too.
 """
 
-import contextlib
 import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
 from shared import plots
 from shared.cli import UserError, run_main
 from shared.config import parse_config
 from shared.runrecord import load_run_records
-from shared.threads import set_threads
+from shared.threads import one_thread, set_threads
 
 PROJECT_DIR = Path(__file__).resolve().parent
 RESULTS = PROJECT_DIR / "results"
@@ -47,18 +44,6 @@ DIGITS = 4  # significant digits of the stored gradient norms
 @dataclasses.dataclass
 class FiguresConfig:
     threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice (committed numbers: 1)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """BLAS and torch on one thread inside the block (what goes into committed files is computed so)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def significant(values, digits=DIGITS):

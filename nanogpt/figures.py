@@ -19,7 +19,6 @@ torch sum in an order that depends on the thread count, which moves the last dig
 stored to 3 decimals, the precision REPORT.md reads them at.
 """
 
-import contextlib
 import dataclasses
 import json
 import re
@@ -27,14 +26,13 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.colors import PowerNorm
-from threadpoolctl import threadpool_limits
 
 from shared import plots
 from shared.cli import UserError, run_main
 from shared.config import parse_config
 from shared.report import committed_records
 from shared.text import shakespeare_splits
-from shared.threads import set_threads
+from shared.threads import one_thread, set_threads
 
 PROJECT_DIR = Path(__file__).resolve().parent
 RESULTS = PROJECT_DIR / "results"
@@ -64,20 +62,6 @@ class FiguresConfig:
     threads: int = (
         0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice (the files are computed on 1)
     )
-
-
-@contextlib.contextmanager
-def one_thread():
-    """BLAS and torch on one thread inside the block (what goes into committed files is computed so)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def committed_weights(run, suffix):

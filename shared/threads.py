@@ -8,6 +8,7 @@ On a small shared machine one thread per process is often the fastest: for the l
 a second thread mostly waits (spin-waits) on a core that another process is using.
 """
 
+import contextlib
 import os
 
 DEFAULT = 0  # the default of every --threads flag: leave the libraries' choice (one thread per core)
@@ -48,3 +49,19 @@ def bench_threads(n, log=print):
         log(f"warning: threadpoolctl finds no BLAS library; assuming {threads} threads")
     torch.set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and torch on one thread inside the block, the counts restored after: what goes into committed files
+    (figure statistics, samples) is computed so, since a sum's order, and so its last bits, depends on threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)

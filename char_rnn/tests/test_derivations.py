@@ -7,10 +7,7 @@ of code the report quotes still stands in the function it names, and recompute t
 the committed weights, the committed gradient norms and the gradient plots' validation windows.
 """
 
-import importlib
-import inspect
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ import torch
 
 from char_rnn.scratch import CharLM, gradient_norms_through_time
 from char_rnn.tests.test_charlm import shakespeare_or_skip
+from shared.quotes import missing_quotes, quoted_code
 from shared.recurrent import (
     FastRNN,
     lstm_cell_backward,
@@ -238,25 +236,10 @@ def derivation_section():
     return text[start : text.index("\n## ", start)]
 
 
-def quoted_code():
-    """Every (file, function, code) the section quotes as `file` `function`: `code`, `code` and `code`."""
-    quotes = []
-    pattern = r"`([\w/]+\.py)`\s+`([\w.]+)`:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)"
-    for path, name, spans in re.findall(pattern, derivation_section()):
-        quotes += [(path, name, code) for code in re.findall(r"`([^`]+)`", spans)]
-    return quotes
-
-
 def test_the_report_quotes_code_that_stands_in_the_function_it_names():
-    quotes = quoted_code()
+    quotes = quoted_code(derivation_section())
     assert len(quotes) >= 25, "the derivation section quotes code as `file` `function`: `code`"
-    missing = []
-    for path, name, code in quotes:
-        obj = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        if code not in inspect.getsource(obj):
-            missing.append(f"{path} {name}: {code}")
+    missing = missing_quotes(quotes)
     assert not missing, "REPORT.md quotes code that is not (or no longer) there:\n" + "\n".join(missing)
 
 

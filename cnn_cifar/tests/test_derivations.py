@@ -7,9 +7,6 @@ backward passes. The last test checks that each line of code the report quotes s
 the function it names.
 """
 
-import importlib
-import inspect
-import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ from shared.conv import (
     maxpool2x2,
     maxpool2x2_backward,
 )
+from shared.quotes import missing_quotes, quoted_code
 
 REPORT = Path(__file__).resolve().parents[1] / "REPORT.md"
 
@@ -220,25 +218,8 @@ def test_maxpool_routes_dy_to_the_first_argmax_ties_included(size, stride):
 # ---- the report quotes code that exists
 
 
-def quoted_code():
-    """Every (file, function, code) the derivation section quotes as `file` `function`: `code`, `code` and `code`."""
-    text = REPORT.read_text()
-    quotes = []
-    for path, name, spans in re.findall(
-        r"`([\w/]+\.py)`\s+`([\w.]+)`:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)", text
-    ):
-        quotes += [(path, name, code) for code in re.findall(r"`([^`]+)`", spans)]
-    return quotes
-
-
 def test_the_report_quotes_code_that_stands_in_the_function_it_names():
-    quotes = quoted_code()
+    quotes = quoted_code(REPORT.read_text())
     assert len(quotes) >= 20, "the derivation section quotes code as `file` `function`: `code`"
-    missing = []
-    for path, name, code in quotes:
-        obj = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        if code not in inspect.getsource(obj):
-            missing.append(f"{path} {name}: {code}")
+    missing = missing_quotes(quotes)
     assert not missing, "REPORT.md quotes code that is not (or no longer) there:\n" + "\n".join(missing)

@@ -5,9 +5,6 @@ chain rule (torch autograd through the forward pass) and with the NumPy layer's 
 checks that each line of code the report quotes still stands, word for word, in the function it names.
 """
 
-import importlib
-import inspect
-import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import torch
 from mlp_mnist.scratch import BatchNorm, Dropout, Linear, Sigmoid, Tanh, build_mlp, mse_loss
 from mlp_mnist.train import Config, to_inputs
 from shared.nn import ReLU, softmax_cross_entropy
+from shared.quotes import missing_quotes, quoted_code
 
 REPORT = Path(__file__).resolve().parents[1] / "REPORT.md"
 ROOT = REPORT.parents[1]
@@ -269,26 +267,8 @@ def test_relu_halves_the_second_moment_of_a_symmetric_input():
 # ---- the report quotes code that exists
 
 
-def quoted_code():
-    """Every (file, function, code) the derivation section quotes as `file` `Function`: `code`, `code`."""
-    text = REPORT.read_text()
-    quotes = []
-    for path, name, spans in re.findall(
-        r"`([\w/]+\.py)`\s+`([\w.]+)`:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)", text
-    ):
-        quotes += [(path, name, code) for code in re.findall(r"`([^`]+)`", spans)]
-    return quotes
-
-
 def test_the_report_quotes_code_that_stands_in_the_function_it_names():
-    quotes = quoted_code()
+    quotes = quoted_code(REPORT.read_text())
     assert len(quotes) >= 20, "the derivation section quotes code as `file` `Function`: `code`"
-    missing = []
-    for path, name, code in quotes:
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        obj = module
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        if code not in inspect.getsource(obj):
-            missing.append(f"{path} {name}: {code}")
+    missing = missing_quotes(quotes)
     assert not missing, "REPORT.md quotes code that is not (or no longer) there:\n" + "\n".join(missing)

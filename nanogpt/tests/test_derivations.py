@@ -6,10 +6,7 @@ last test checks that each line of code the report quotes still stands, word for
 names.
 """
 
-import importlib
-import inspect
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,7 @@ import torch
 from nanogpt import scratch
 from shared.gradient_check import numerical_gradient
 from shared.nn import softmax_cross_entropy
+from shared.quotes import missing_quotes, quoted_code
 
 REPORT = Path(__file__).resolve().parents[1] / "REPORT.md"
 T, D, DV = 6, 4, 3
@@ -178,27 +176,10 @@ def test_tied_embedding_gradient_is_lookup_plus_head():
 # ---- the report quotes code that exists
 
 
-def quoted_code():
-    """Every (file, function, code) the report quotes as `file` `Function`: `code`, `code` and `code`."""
-    text = REPORT.read_text()
-    quotes = []
-    for path, name, spans in re.findall(
-        r"`([\w/]+\.py)`\s+`([\w.]+)`:\s+((?:`[^`]+`(?:,\s+|\s+and\s+)?)+)", text
-    ):
-        quotes += [(path, name, code) for code in re.findall(r"`([^`]+)`", spans)]
-    return quotes
-
-
 def test_the_report_quotes_code_that_stands_in_the_function_it_names():
-    quotes = quoted_code()
+    quotes = quoted_code(REPORT.read_text())
     assert len(quotes) >= 25, "the derivation section quotes code as `file` `Function`: `code`"
     names = {name for _, name, _ in quotes}
     assert {"scaled_dot_product_attention_backward", "LayerNorm.backward", "GPT.backward"} <= names
-    missing = []
-    for path, name, code in quotes:
-        obj = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        if code not in inspect.getsource(obj):
-            missing.append(f"{path} {name}: {code}")
+    missing = missing_quotes(quotes)
     assert not missing, "REPORT.md quotes code that is not (or no longer) there:\n" + "\n".join(missing)
