@@ -331,7 +331,11 @@ def main(argv):
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     try:
-        return train(cfg, out_dir)
+        result = train(cfg, out_dir)
+        # every process waits here until rank 0 has scored the split and written the record: a process that tears
+        # the gloo group down while another still uses it can abort ("terminate called without an active exception")
+        dist.barrier()
+        return result
     finally:
         dist.destroy_process_group()
 
