@@ -23,7 +23,16 @@ import torch.nn.functional as F
 
 from shared.sampling import pick_next, sampling_inputs
 
-__all__ = ["GPTConfig", "CausalSelfAttention", "MLP", "Block", "GPT", "sinusoidal_positions"]
+__all__ = [
+    "GPTConfig",
+    "CausalSelfAttention",
+    "MLP",
+    "Block",
+    "GPT",
+    "sinusoidal_positions",
+    "rotary_angles",
+    "rotate",
+]
 
 
 @dataclass
@@ -35,13 +44,19 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False  # biases in every Linear and LayerNorm
-    pos: str = "learned"  # "learned" (an embedding table wpe) | "sinusoidal" (fixed, no parameters)
+    pos: str = (
+        "learned"  # "learned" (an embedding table wpe) | "sinusoidal" (fixed, added) | "rotary" (q, k turned)
+    )
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
-        if self.pos not in ("learned", "sinusoidal"):
-            raise ValueError(f"pos must be 'learned' or 'sinusoidal', got {self.pos!r}")
+        if self.pos not in ("learned", "sinusoidal", "rotary"):
+            raise ValueError(f"pos must be 'learned', 'sinusoidal' or 'rotary', got {self.pos!r}")
+        if self.pos == "rotary" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(
+                f"pos 'rotary' turns channel pairs: the head size {self.n_embd // self.n_head} is odd"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -58,8 +73,25 @@ def sinusoidal_positions(T, C):
     return code
 
 
+def rotary_angles(T, hs, base=10000.0):
+    """cos, sin (T, hs / 2) float64 of rotary position embeddings (RoFormer): at position t, channel pair i of a
+    head turns by the angle t / base^(2i / hs)."""
+    theta = torch.arange(T, dtype=torch.float64)[:, None] / base ** (
+        torch.arange(0, hs, 2, dtype=torch.float64) / hs
+    )
+    return torch.cos(theta), torch.sin(theta)
+
+
+def rotate(x, cos, sin):
+    """Turn the channel pairs (x1, x2) = (x[..., i], x[..., i + hs/2]) of x (..., T, hs) by their angles, so
+    that q_t . k_s depends on t - s only."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class CausalSelfAttention(nn.Module):
-    """n_head heads of size hs = C / n_head; position t attends to positions <= t only."""
+    """n_head heads of size hs = C / n_head; position t attends to positions <= t only. With pos "rotary" q and
+    k are turned by their positions first."""
 
     def __init__(self, config):
         super().__init__()
@@ -68,12 +100,22 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)  # q, k and v in one product
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.rotary = config.pos == "rotary"
+        if (
+            self.rotary
+        ):  # fixed tables that move with .to(), no state (float64: cast to the activations' dtype)
+            cos, sin = rotary_angles(config.block_size, C // config.n_head)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # each (B, T, C)
         heads = (B, T, self.n_head, C // self.n_head)
         q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))  # each (B, nh, T, hs)
+        if self.rotary:
+            cos, sin = self.cos[:T].to(q.dtype), self.sin[:T].to(q.dtype)  # (T, hs / 2)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         # softmax(q k^T / sqrt(hs) + causal mask) v, dropout on the attention weights while training
         y = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
@@ -127,7 +169,9 @@ class GPT(nn.Module):
         )
         if config.pos == "learned":
             parts["wpe"] = nn.Embedding(config.block_size, C)
-        else:  # a fixed table that moves with .to(), but is no parameter and no state; kept in float64 so that
+        elif (
+            config.pos == "sinusoidal"
+        ):  # a fixed table that moves with .to(), no parameter, no state; float64 so that
             # a float64 model reads the exact code (forward casts it to the activations' dtype)
             self.register_buffer("positions", sinusoidal_positions(config.block_size, C), persistent=False)
         self.transformer = nn.ModuleDict(parts)
@@ -157,12 +201,12 @@ class GPT(nn.Module):
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
-        tokens = self.transformer.wte(idx)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
         if self.config.pos == "learned":
-            where = self.transformer.wpe(torch.arange(T, device=idx.device))  # (T, C)
-        else:
-            where = self.positions[:T].to(tokens.dtype)  # (T, C)
-        x = self.transformer.drop(tokens + where)  # (B, T, C)
+            x = x + self.transformer.wpe(torch.arange(T, device=idx.device))  # + (T, C)
+        elif self.config.pos == "sinusoidal":
+            x = x + self.positions[:T].to(x.dtype)  # + (T, C); rotary positions act inside the attention
+        x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x)
         x = self.transformer.ln_f(x)

@@ -15,7 +15,7 @@ names in their own `params`; the arrays are shared, never replaced (optimizers a
 them in place), so one update is seen everywhere. After backward, `grads` holds the same keys.
 
 The curriculum pieces stand alone too: scaled_dot_product_attention (any leading dims: (B, T, d) or the heads
-at once, (B, nh, T, hs)), MultiHeadAttention, TransformerBlock, LayerNorm, GELU, sinusoidal_positions.
+at once, (B, nh, T, hs)), MultiHeadAttention, TransformerBlock, LayerNorm, GELU, sinusoidal_positions, rotary_angles and rotate.
 """
 
 import math
@@ -41,13 +41,17 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False  # biases in the Linear layers and LayerNorms
-    pos: str = "learned"  # "learned" (a wpe table) | "sinusoidal" (fixed, no parameters)
+    pos: str = "learned"  # "learned" (a wpe table) | "sinusoidal" (fixed, added) | "rotary" (q, k turned)
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
-        if self.pos not in ("learned", "sinusoidal"):
-            raise ValueError(f"pos must be 'learned' or 'sinusoidal', got {self.pos!r}")
+        if self.pos not in ("learned", "sinusoidal", "rotary"):
+            raise ValueError(f"pos must be 'learned', 'sinusoidal' or 'rotary', got {self.pos!r}")
+        if self.pos == "rotary" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(
+                f"pos 'rotary' turns channel pairs: the head size {self.n_embd // self.n_head} is odd"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -261,21 +265,38 @@ def scaled_dot_product_attention_backward(dout, Q, K, V, P, keep=None):
     return dQ, dK, dV
 
 
+def rotary_angles(T, hs, base=10000.0):
+    """cos, sin (T, hs / 2) float64 of rotary position embeddings (RoFormer, Su et al. 2021): at position t,
+    channel pair i of a head turns by the angle theta[t, i] = t / base^(2i / hs)."""
+    theta = np.arange(T)[:, None] / base ** (np.arange(0, hs, 2) / hs)  # (T, hs / 2)
+    return np.cos(theta), np.sin(theta)
+
+
+def rotate(x, cos, sin):
+    """Turn the channel pairs (x1, x2) = (x[..., i], x[..., i + hs/2]) of x (..., T, hs) by their angles:
+    (x1 cos - x2 sin, x1 sin + x2 cos), with cos, sin (T, hs / 2). Then q_t . k_s depends on t - s only.
+    A rotation R: its backward dx = R^T dy is the turn by minus the angles, rotate(dy, cos, -sin)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return np.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+
+
 class MultiHeadAttention(Layer):
     """Multi-head self-attention, nanoGPT's CausalSelfAttention: q, k, v = split(x W_attn^T + b, 3), each cut
     into nh heads of hs = C / nh; attention over all heads at once on (B, nh, T, hs); heads joined; then
     x W_proj^T + b. x (B, T, C) -> (B, T, C). causal=True masks the future (key s > query t).
 
     params: c_attn.weight (3C, C) (rows: W_q, W_k, W_v, torch's in_proj_weight), c_proj.weight (C, C), and
-    their biases when bias=True. Dropout p on the attention weights and on the output (training only)."""
+    their biases when bias=True. Dropout p on the attention weights and on the output (training only).
+    rotary=True turns q and k by their positions (rotate) before the attention scores."""
 
     def __init__(self, C, n_head, bias=False, dropout=0.0, causal=True, rng=None, dtype=np.float32,
-                 proj_std=INIT_STD):  # fmt: skip
+                 proj_std=INIT_STD, rotary=False):  # fmt: skip
         super().__init__()
         if C % n_head:
             raise ValueError(f"C ({C}) must be a multiple of n_head ({n_head})")
         rng = np.random.default_rng() if rng is None else rng
-        self.n_head, self.causal = n_head, causal
+        self.n_head, self.causal, self.rotary = n_head, causal, rotary
         self.c_attn = Linear(C, 3 * C, bias, rng, dtype)
         self.c_proj = Linear(C, C, bias, rng, dtype, std=proj_std)
         self.attn_dropout, self.resid_dropout = Dropout(dropout, rng), Dropout(dropout, rng)
@@ -287,6 +308,9 @@ class MultiHeadAttention(Layer):
         nh, hs = self.n_head, C // self.n_head
         qkv = self.c_attn.forward(x)  # (B, T, 3C)
         self.q, self.k, self.v = qkv.reshape(B, T, 3, nh, hs).transpose(2, 0, 3, 1, 4)  # each (B, nh, T, hs)
+        if self.rotary:
+            self.turn = [a.astype(x.dtype) for a in rotary_angles(T, hs)]  # cos, sin (T, hs / 2)
+            self.q, self.k = rotate(self.q, *self.turn), rotate(self.k, *self.turn)
         mask = causal_mask(T) if self.causal else None
         self.keep = self.attn_dropout.multipliers((B, nh, T, T), x.dtype, training)
         y, self.P = scaled_dot_product_attention(
@@ -301,6 +325,9 @@ class MultiHeadAttention(Layer):
         dy = self.c_proj.backward(self.resid_dropout.backward(dout))  # (B, T, C)
         dy = dy.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         dq, dk, dv = scaled_dot_product_attention_backward(dy, self.q, self.k, self.v, self.P, self.keep)
+        if self.rotary:  # q' = R q, R a rotation  =>  dq = R^T dq', the turn back (same for k)
+            cos, sin = self.turn
+            dq, dk = rotate(dq, cos, -sin), rotate(dk, cos, -sin)
         dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * C)  # inverse of the split
         dx = self.c_attn.backward(dqkv)
         self.grads = prefixed(self.children, "grads")
@@ -334,11 +361,12 @@ class MLP(Layer):
 class TransformerBlock(Layer):
     """Pre-norm block: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)). (B, T, C) -> (B, T, C)."""
 
-    def __init__(self, C, n_head, bias=False, dropout=0.0, rng=None, dtype=np.float32, proj_std=INIT_STD):
+    def __init__(self, C, n_head, bias=False, dropout=0.0, rng=None, dtype=np.float32, proj_std=INIT_STD,
+                 rotary=False):  # fmt: skip
         super().__init__()
         rng = np.random.default_rng() if rng is None else rng
         self.ln_1 = LayerNorm(C, bias, dtype)
-        self.attn = MultiHeadAttention(C, n_head, bias, dropout, True, rng, dtype, proj_std)
+        self.attn = MultiHeadAttention(C, n_head, bias, dropout, True, rng, dtype, proj_std, rotary)
         self.ln_2 = LayerNorm(C, bias, dtype)
         self.mlp = MLP(C, bias, dropout, rng, dtype, proj_std)
         self.children = [("ln_1", self.ln_1), ("attn", self.attn), ("ln_2", self.ln_2), ("mlp", self.mlp)]
@@ -386,7 +414,8 @@ class ParamGroup:
 
 
 class GPT:
-    """nanoGPT's GPT in NumPy: x = wte[idx] + positions; dropout; n_layer TransformerBlocks; ln_f;
+    """nanoGPT's GPT in NumPy: x = wte[idx] (+ learned or sinusoidal positions; rotary ones turn q and k in
+    every attention instead); dropout; n_layer TransformerBlocks; ln_f;
     logits = x wte^T (the output head is the token embedding, tied). idx (B, T) ints, T <= block_size.
 
     Init (nanoGPT's): weights and embeddings N(0, 0.02^2), every residual projection (attn.c_proj, mlp.c_proj)
@@ -400,11 +429,13 @@ class GPT:
         proj_std = INIT_STD / math.sqrt(2 * config.n_layer)
         self.wte = Embedding(config.vocab_size, C, rng, dtype)
         self.wpe = Embedding(config.block_size, C, rng, dtype) if config.pos == "learned" else None
-        if self.wpe is None:
+        if config.pos == "sinusoidal":
             self.pos_table = sinusoidal_positions(config.block_size, C).astype(dtype)  # (block, C)
         self.drop = Dropout(config.dropout, rng)
         self.h = [
-            TransformerBlock(C, config.n_head, config.bias, config.dropout, rng, dtype, proj_std)
+            TransformerBlock(
+                C, config.n_head, config.bias, config.dropout, rng, dtype, proj_std, config.pos == "rotary"
+            )
             for _ in range(config.n_layer)
         ]
         self.ln_f = LayerNorm(C, config.bias, dtype)
@@ -432,7 +463,10 @@ class GPT:
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.config.block_size}")
         x = self.wte.forward(idx)  # (B, T, C)
-        x = x + (self.wpe.forward(np.arange(T)) if self.wpe else self.pos_table[:T])  # + (T, C), every row
+        if self.wpe:
+            x = x + self.wpe.forward(np.arange(T))  # + (T, C), every row
+        elif self.config.pos == "sinusoidal":
+            x = x + self.pos_table[:T]  # (rotary positions act inside the attention instead)
         x = self.drop.forward(x, training)
         for block in self.h:
             x = block.forward(x, training)

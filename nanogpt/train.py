@@ -79,10 +79,16 @@ class Config:
     block_size: int = 64  # context length
     dropout: float = 0.0
     bias: bool = False  # biases in the Linears and LayerNorms
-    pos: str = "learned"  # learned | sinusoidal position code
+    pos: str = (
+        "learned"  # learned | sinusoidal (added to the input) | rotary (q and k turned in each attention)
+    )
     batch_size: int = 12
     gradient_accumulation_steps: int = 1  # micro-batches of batch_size per iteration, over all processes
     max_iters: int = 2000
+    max_minutes: float = (
+        0.0  # a training-time budget (0 = none): the run ends after this many minutes of training
+    )
+    # steps (or at max_iters, if first), and the cosine runs over the budget: min_lr when it is spent
     learning_rate: float = 1e-3  # AdamW, peak
     min_lr: float = 1e-4  # end of the cosine
     warmup_iters: int = 100
@@ -105,7 +111,11 @@ class Config:
 
 
 def check(cfg, processes=1):
-    choices = {"impl": ("numpy", "torch"), "pos": ("learned", "sinusoidal"), "precision": ("fp32", "bf16")}
+    choices = {
+        "impl": ("numpy", "torch"),
+        "pos": ("learned", "sinusoidal", "rotary"),
+        "precision": ("fp32", "bf16"),
+    }
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise UserError(f"--{name}={getattr(cfg, name)}: choose one of {', '.join(allowed)}")
@@ -119,6 +129,14 @@ def check(cfg, processes=1):
             raise UserError(f"--{name}={getattr(cfg, name)}: must be >= 0")
     if cfg.n_embd % cfg.n_head:
         raise UserError(f"--n_embd={cfg.n_embd} is not a multiple of --n_head={cfg.n_head}")
+    if cfg.pos == "rotary" and (cfg.n_embd // cfg.n_head) % 2:
+        raise UserError(f"--pos=rotary turns channel pairs: the head size {cfg.n_embd // cfg.n_head} is odd")
+    if cfg.max_minutes < 0:
+        raise UserError(f"--max_minutes={cfg.max_minutes}: must be >= 0 (0 = no time budget)")
+    if cfg.max_minutes and processes > 1:
+        raise UserError(
+            "--max_minutes: a time budget ends each process at its own iteration: use --max_iters"
+        )
     if cfg.warmup_iters > cfg.lr_decay_iters:
         raise UserError(f"--warmup_iters={cfg.warmup_iters} is past --lr_decay_iters={cfg.lr_decay_iters}")
     if not 0.0 <= cfg.dropout < 1.0:
@@ -147,10 +165,24 @@ def model_name(cfg):
     return f"gpt-{cfg.n_layer}x{cfg.n_embd}"
 
 
-def learning_rate(cfg, it):
-    return optim.cosine_lr(
-        cfg.learning_rate, it, cfg.lr_decay_iters, warmup=cfg.warmup_iters, min_lr=cfg.min_lr
+def learning_rate(cfg, it, train_time=0.0):
+    """nanoGPT's schedule over iterations; under a time budget the cosine follows the larger of the fractions of
+    lr_decay_iters and of the budget used after the warm-up."""
+    if not cfg.max_minutes or it < cfg.warmup_iters:
+        return optim.cosine_lr(
+            cfg.learning_rate, it, cfg.lr_decay_iters, warmup=cfg.warmup_iters, min_lr=cfg.min_lr
+        )
+    used = max(
+        (it - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters),
+        train_time / (60.0 * cfg.max_minutes),
     )
+    return optim.cosine_lr(cfg.learning_rate, min(1.0, used), 1.0, min_lr=cfg.min_lr)
+
+
+def finished(cfg, state):
+    """The iteration budget or the time budget is spent."""
+    out_of_time = cfg.max_minutes and state["train_time"] >= 60.0 * cfg.max_minutes
+    return state["iter"] >= cfg.max_iters or bool(out_of_time)
 
 
 # ---- data and losses
@@ -207,7 +239,8 @@ def evaluate_and_checkpoint(run, model, splits, cfg, state):
     it = state["iter"]
     losses = estimate_loss(model, splits, cfg, it)
     check_finite(losses["val"], "val loss", it)
-    row = {"iter": it, "train_loss": losses["train"], "val_loss": losses["val"], "lr": learning_rate(cfg, it)}
+    lr = learning_rate(cfg, it, state["train_time"])
+    row = {"iter": it, "train_loss": losses["train"], "val_loss": losses["val"], "lr": lr}
     row |= {"train_time_s": state["train_time"], "time_s": run.elapsed()}
     run.add_history(row, it)
     run.say(
@@ -261,10 +294,10 @@ def train(cfg, out_dir=None, stop_at=None):
     mine = slice(rank * share * B, (rank + 1) * share * B)
     if not run.history:  # a fresh run: the loss of the initial weights (about ln 65 = 4.17), nanoGPT's step 0
         evaluate_and_checkpoint(run, model, splits, cfg, state)
-    bar = run.bar(total=cfg.max_iters, initial=state["iter"], desc=cfg.run)
-    while state["iter"] < cfg.max_iters:
+    bar = run.bar(total=None if cfg.max_minutes else cfg.max_iters, initial=state["iter"], desc=cfg.run)
+    while not finished(cfg, state):
         it = state["iter"]
-        lr = learning_rate(cfg, it)
+        lr = learning_rate(cfg, it, state["train_time"])
         x, y = get_batch(splits["train"], A * B, T, data_rng)  # the global batch, (A B, T)
         x, y = x[mine], y[mine]  # this process's share, (share B, T)
         if share > 1:  # micro-batches (share, B, T), PyTorch only (check)
@@ -278,7 +311,7 @@ def train(cfg, out_dir=None, stop_at=None):
         if it % 10 == 0:
             bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.1e}")
             run.log({"train/loss": stats["loss"], "train/lr": lr, "train/grad_norm": stats["grad_norm"]}, it)
-        if state["iter"] % cfg.eval_interval == 0 or state["iter"] == cfg.max_iters:
+        if state["iter"] % cfg.eval_interval == 0 or finished(cfg, state):
             evaluate_and_checkpoint(run, model, splits, cfg, state)
             if stop_at is not None and state["iter"] >= stop_at:
                 bar.close()

@@ -18,7 +18,7 @@ def ids(B, T, V=11, seed=0):
     return torch.from_numpy(np.random.default_rng(seed).integers(0, V, size=(B, T)))
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rotary"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_shapes_and_loss(pos, bias):
     torch.manual_seed(0)
@@ -38,7 +38,7 @@ def test_a_sequence_longer_than_block_size_is_refused():
         model(ids(1, 9))
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rotary"])
 def test_changing_a_future_token_leaves_earlier_logits_unchanged(pos):
     torch.manual_seed(0)
     model = GPT(tiny(pos=pos)).eval()
@@ -60,7 +60,7 @@ def contract_names(n_layer, bias, pos):
     return names + ["transformer.ln_f.weight"] + (["transformer.ln_f.bias"] if bias else [])
 
 
-@pytest.mark.parametrize("pos", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "rotary"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_state_dict_has_exactly_the_contract_names_and_shapes(pos, bias):
     model = GPT(tiny(pos=pos, bias=bias))

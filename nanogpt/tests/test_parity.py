@@ -34,7 +34,9 @@ def windows(B=3, T=8, seed=0):
 
 
 variants = pytest.mark.parametrize(
-    "overrides", [{}, {"pos": "sinusoidal"}, {"bias": True}], ids=["learned", "sinusoidal", "bias"]
+    "overrides",
+    [{}, {"pos": "sinusoidal"}, {"bias": True}, {"pos": "rotary"}],
+    ids=["learned", "sinusoidal", "bias", "rotary"],
 )
 
 
@@ -108,7 +110,9 @@ class Config:
 
 
 @pytest.mark.parametrize(
-    "overrides", [{}, {"pos": "sinusoidal", "bias": True}], ids=["learned", "sinusoidal-bias"]
+    "overrides",
+    [{}, {"pos": "sinusoidal", "bias": True}, {"pos": "rotary"}],
+    ids=["learned", "sinusoidal-bias", "rotary"],
 )
 def test_adamw_steps_with_clipping_give_the_same_parameters(overrides):
     cfg = Config(**overrides)

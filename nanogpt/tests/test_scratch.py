@@ -31,11 +31,12 @@ def richardson_gradient(f, x, h=1e-3):
     return (4 * numerical_gradient(f, x, h) - numerical_gradient(f, x, 2 * h)) / 3
 
 
-def key_bias_checked(name, analytic, numeric, C):
+def key_bias_checked(name, analytic, numeric, C, rotary=False):
     """(analytic, numeric) without the key third of an attention bias c_attn.bias (3C,), after checking that
     both are 0 there: adding b_k adds q . b_k to every score of a query, which softmax ignores, so dL/db_k = 0
-    exactly, and a relative error of numerical noise against 0 would say nothing."""
-    if not name.endswith("c_attn.bias"):
+    exactly, and a relative error of numerical noise against 0 would say nothing. (Not so under rotary
+    positions: there b_k is turned by each key's position, so the scores of one query change unequally.)"""
+    if rotary or not name.endswith("c_attn.bias"):
         return analytic, numeric
     key = slice(C, 2 * C)
     assert np.abs(analytic[key]).max() < 1e-14 and np.abs(numeric[key]).max() < 1e-10, name
@@ -116,8 +117,9 @@ def test_masked_weights_are_exactly_zero():
 # ---- layers: finite differences
 
 
-def mha(bias=True, dropout=0.0, causal=True, seed=0, dtype=np.float64):
-    return scratch.MultiHeadAttention(C, NH, bias, dropout, causal, np.random.default_rng(seed), dtype, 0.1)
+def mha(bias=True, dropout=0.0, causal=True, seed=0, dtype=np.float64, rotary=False):
+    rng = np.random.default_rng(seed)
+    return scratch.MultiHeadAttention(C, NH, bias, dropout, causal, rng, dtype, 0.1, rotary)
 
 
 @pytest.mark.parametrize(
@@ -144,10 +146,11 @@ def test_layer_gradient_check(make):
         lambda: mha(),
         lambda: mha(bias=False, causal=False),
         lambda: mha(dropout=0.2),
+        lambda: mha(rotary=True),
         lambda: scratch.TransformerBlock(C, NH, True, 0.0, np.random.default_rng(0), np.float64),
         lambda: scratch.TransformerBlock(C, NH, False, 0.2, np.random.default_rng(0), np.float64),
     ],
-    ids=["mha", "mha-nobias-noncausal", "mha-dropout", "block", "block-nobias-dropout"],
+    ids=["mha", "mha-nobias-noncausal", "mha-dropout", "mha-rotary", "block", "block-nobias-dropout"],
 )
 def test_attention_layer_gradient_check(make):
     """gradient_check's test, with extrapolated differences (attention's smallest weight gradients sit near the
@@ -165,7 +168,9 @@ def test_attention_layer_gradient_check(make):
 
     errors = {"x": rel_error(dx, richardson_gradient(f, x))}
     for name, p in layer.params.items():
-        errors[name] = rel_error(*key_bias_checked(name, analytic.grads[name], richardson_gradient(f, p), C))
+        numeric = richardson_gradient(f, p)
+        rotary = getattr(layer, "rotary", False)
+        errors[name] = rel_error(*key_bias_checked(name, analytic.grads[name], numeric, C, rotary))
     assert max(errors.values()) < TOL, errors
 
 
@@ -207,8 +212,8 @@ def token_windows(batch=3, length=6, seed=0):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"pos": "sinusoidal", "bias": True}, {"dropout": 0.2, "bias": True}],
-    ids=["learned", "sinusoidal-bias", "dropout-bias"],
+    [{}, {"pos": "sinusoidal", "bias": True}, {"dropout": 0.2, "bias": True}, {"pos": "rotary"}],
+    ids=["learned", "sinusoidal-bias", "dropout-bias", "rotary"],
 )
 def test_gpt_loss_gradient_check_for_every_parameter(overrides):
     model = tiny_gpt(**overrides)
@@ -320,6 +325,28 @@ def test_sinusoidal_positions_follow_the_formula(C_pos):
             assert pe[t, j] == pytest.approx(math.sin(angle) if j % 2 == 0 else math.cos(angle), abs=1e-12)
 
 
+def test_rotary_turns_pairs_and_scores_depend_on_the_offset_only():
+    hs, T = 6, 9
+    cos, sin = scratch.rotary_angles(T, hs)
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal(hs), rng.standard_normal(hs)
+    for t, i in [(0, 0), (3, 1), (8, 2)]:  # pair i = channels (i, i + hs/2), angle t / 10000^(2i / hs)
+        angle = t / 10000 ** (2 * i / hs)
+        turned = scratch.rotate(np.tile(q, (T, 1)), cos, sin)[t]
+        assert turned[i] == pytest.approx(q[i] * math.cos(angle) - q[i + 3] * math.sin(angle), abs=1e-12)
+        assert turned[i + 3] == pytest.approx(q[i] * math.sin(angle) + q[i + 3] * math.cos(angle), abs=1e-12)
+    Q, K = scratch.rotate(np.tile(q, (T, 1)), cos, sin), scratch.rotate(np.tile(k, (T, 1)), cos, sin)
+    scores = Q @ K.T  # (T, T): the score of query t and key s
+    for offset in range(-3, 4):
+        along = np.diagonal(scores, offset)
+        np.testing.assert_allclose(along, along[0], rtol=0, atol=1e-12)
+    x = rng.standard_normal((2, T, hs))
+    np.testing.assert_allclose(scratch.rotate(scratch.rotate(x, cos, sin), cos, -sin), x, atol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.norm(scratch.rotate(x, cos, sin), axis=-1), np.linalg.norm(x, axis=-1)
+    )
+
+
 def greedy(model, idx, n):
     """Argmax decoding written out: the most likely next id, n times, reading at most block_size ids."""
     idx = np.array(idx)
@@ -419,7 +446,9 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="multiple"):
         scratch.GPTConfig(n_embd=10, n_head=4)
     with pytest.raises(ValueError, match="pos"):
-        scratch.GPTConfig(pos="rotary")
+        scratch.GPTConfig(pos="alibi")
+    with pytest.raises(ValueError, match="odd"):
+        scratch.GPTConfig(pos="rotary", n_embd=12, n_head=4)
     model = tiny_gpt()
     with pytest.raises(ValueError, match="block_size"):
         model.forward(np.zeros((1, 7), dtype=np.int64))

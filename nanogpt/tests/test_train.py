@@ -159,6 +159,28 @@ def test_learning_rate_warms_up_then_follows_the_cosine():
     assert tr.learning_rate(cfg, 2000) == tr.learning_rate(cfg, 5000) == pytest.approx(1e-4)
 
 
+def test_under_a_time_budget_the_cosine_follows_the_time_used():
+    cfg = tr.Config(learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, max_iters=10**6, lr_decay_iters=10**6)
+    cfg = dataclasses.replace(cfg, max_minutes=10.0)
+    assert tr.learning_rate(cfg, 0, 0.0) == pytest.approx(1e-5)  # the warm-up counts iterations still
+    assert tr.learning_rate(cfg, 100, 0.0) == pytest.approx(1e-3)
+    assert tr.learning_rate(cfg, 200, 300.0) == pytest.approx(5.5e-4)  # half the 600 s used: half-way down
+    assert tr.learning_rate(cfg, 300, 600.0) == tr.learning_rate(cfg, 400, 900.0) == pytest.approx(1e-4)
+    assert not tr.finished(cfg, {"iter": 5000, "train_time": 599.0})
+    assert tr.finished(cfg, {"iter": 5000, "train_time": 600.0})
+    assert tr.finished(dataclasses.replace(cfg, max_iters=5000), {"iter": 5000, "train_time": 1.0})
+
+
+def test_a_time_budgeted_run_stops_on_time_and_evaluates_at_its_end(text, tmp_path):
+    cfg = tiny(impl="torch", max_iters=10**6, lr_decay_iters=10**6, max_minutes=0.02, eval_interval=10**5)
+    _, path = tr.train(cfg, tmp_path)
+    record = record_of(path)
+    iters = record["metrics"]["iters"]
+    assert 1 < iters < 10**6 and 1.2 <= record["metrics"]["train_time_s"] < 1.2 + 1.0
+    assert record["history"]["iter"] == [0, iters]  # the estimates at the start and at the end
+    assert record["history"]["lr"][-1] == pytest.approx(cfg.min_lr)
+
+
 def test_sample_prints_text_from_both_files(trained, capsys, tmp_path):
     out = trained[1]
     for impl, suffix in (("numpy", "npz"), ("torch", "pt")):
@@ -220,7 +242,11 @@ def test_bench_times_both_on_real_text_and_ends_with_the_ratio(text, capsys):
     "argv,message",
     [
         (["--impl=jax"], "--impl=jax: choose one of numpy, torch"),
-        (["--pos=rotary"], "--pos=rotary: choose one of learned, sinusoidal"),
+        (["--pos=alibi"], "--pos=alibi: choose one of learned, sinusoidal, rotary"),
+        (
+            ["--pos=rotary", "--n_embd=12", "--n_head=4"],
+            "--pos=rotary turns channel pairs: the head size 3 is odd",
+        ),
         (["--bogus=1"], "unknown flag --bogus"),
         (["--n_embd=abc"], "--n_embd=abc: expected a int"),
         (["--n_embd=30"], "--n_embd=30 is not a multiple of --n_head=4"),
