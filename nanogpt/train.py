@@ -103,6 +103,7 @@ class Config:
     threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice, one per core
     device: str = "cpu"  # torch only: cpu | auto | cuda | mps
     precision: str = "fp32"  # torch only: fp32 | bf16 (autocast for the training step)
+    fused: bool = False  # torch only: the fused AdamW kernel (~10% shorter steps on a CPU at this size)
     group: str = "headline"  # the REPORT.md table this run belongs to
     save_weights: bool = False  # keep the final weights in nanogpt/checkpoints/<run>.npz|.pt (< 10 MB)
     resume: bool = True
@@ -147,6 +148,10 @@ def check(cfg, processes=1):
         raise UserError("need --learning_rate > 0 and --min_lr, --grad_clip, --weight_decay >= 0")
     if cfg.impl == "numpy" and cfg.device not in ("cpu", "auto"):
         raise UserError(f"--device={cfg.device}: the NumPy implementation runs on the CPU only")
+    if cfg.impl == "numpy" and cfg.fused:
+        raise UserError(
+            "--fused: the fused AdamW kernel is torch's; the NumPy implementation has its own AdamW"
+        )
     if cfg.impl == "numpy" and cfg.precision != "fp32":
         raise UserError(f"--precision={cfg.precision}: the NumPy implementation computes in fp32 only")
     if cfg.impl == "numpy" and (processes > 1 or cfg.gradient_accumulation_steps > 1):

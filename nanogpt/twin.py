@@ -116,7 +116,8 @@ class TorchGPT(TorchAdapter):
         torch.manual_seed(cfg.seed)  # the dropout masks
         self.net = torch_twin(cfg, vocab_size).to(self.device)
         self.train_net = self.net  # what the training step runs: the GPT, or its DDP wrapper (distribute)
-        self.opt = self.net.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2))
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt = self.net.configure_optimizers(cfg.weight_decay, cfg.learning_rate, betas, cfg.fused)
         self.clip = cfg.grad_clip or math.inf
         # bf16 autocast runs the matrix products in bfloat16; the weights, AdamW's moments, the LayerNorms and
         # the loss stay fp32

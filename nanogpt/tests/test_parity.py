@@ -107,16 +107,17 @@ class Config:
     seed: int = 0
     device: str = "cpu"
     precision: str = "fp32"
+    fused: bool = False
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"pos": "sinusoidal", "bias": True}, {"pos": "rotary"}],
-    ids=["learned", "sinusoidal-bias", "rotary"],
+    [{}, {"pos": "sinusoidal", "bias": True}, {"pos": "rotary"}, {"fused": True}],
+    ids=["learned", "sinusoidal-bias", "rotary", "fused-adamw"],
 )
 def test_adamw_steps_with_clipping_give_the_same_parameters(overrides):
     cfg = Config(**overrides)
-    numpy_side = twin.build(cfg, vocab_size=V)
+    numpy_side = twin.build(dataclasses.replace(cfg, fused=False), vocab_size=V)
     torch_side = twin.build(dataclasses.replace(cfg, impl="torch"), vocab_size=V)
     assert isinstance(numpy_side, twin.NumpyGPT) and isinstance(torch_side, twin.TorchGPT)
     start = numpy_side.weights()
