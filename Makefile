@@ -12,7 +12,8 @@ export PYTHONPATH := $(CURDIR)
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
-	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch
+	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch \
+	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION)
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -152,6 +153,30 @@ nanogpt-numpy:
 
 nanogpt-torch:
 	$(GPT) --config=nanogpt/configs/nanogpt_cpu.py --impl=torch --run=torch-gpt-4x128 --threads=1 --progress=false
+
+# The hour and GPT vs LSTM: the 6x160 GPT and char_rnn's LSTM recipe (about the same parameter count) trained side
+# by side for 60 minutes each, one core each; then the rotary-vs-learned ablation at nanoGPT's CPU recipe (3 seeds
+# each, two at a time); then, where a nanoGPT checkout is named (NANOGPT=...), the sprint beside nanoGPT's own code.
+ABLATION := $(foreach pos,learned rotary,$(foreach seed,0 1 2,ablation-$(pos)-s$(seed)))
+study-nanogpt: setup ## the 60-minute GPT beside char_rnn's LSTM, the rotary ablation, the sprint vs nanoGPT (~75 min)
+	$(MAKE) -j2 --no-print-directory nanogpt-hour nanogpt-lstm-beside
+	$(MAKE) -j2 --no-print-directory $(ABLATION)
+	@if [ -n "$$NANOGPT" ]; then bash nanogpt/side_by_side.sh; \
+		else echo "side by side with nanoGPT skipped: set NANOGPT to a prepared nanoGPT checkout (nanogpt/side_by_side.sh)"; fi
+	$(PY) -m nanogpt.figures
+	$(PY) -m shared.report nanogpt --readme
+
+nanogpt-hour:
+	$(GPT) --config=nanogpt/configs/hour.py --run=gpt-6x160-rotary-hour --group=hour --progress=false
+
+nanogpt-lstm-beside:
+	$(CHAR) --config=char_rnn/configs/lstm_torch.py --run=torch-lstm-2x384-beside-gpt --group=gpt-vs-lstm \
+		--save_weights=false --threads=1 --progress=false
+
+$(ABLATION): ablation-%:
+	$(GPT) --config=nanogpt/configs/nanogpt_cpu.py --impl=torch --precision=bf16 --fused=true \
+		--pos=$(word 1,$(subst -, ,$*)) --seed=$(patsubst s%,%,$(word 2,$(subst -, ,$*))) --group=ablation \
+		--run=ablation-$* --save_weights=false --progress=false --threads=1
 
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1

@@ -12,7 +12,7 @@ state of the next one, but gradients stop at the chunk boundary (torch: `h.detac
 
 import numpy as np
 
-from shared.nn import Linear, softmax_cross_entropy
+from shared.nn import Linear, copy_weights, softmax_cross_entropy
 from shared.optim import clip_grad_norm
 from shared.recurrent import Embedding, FastLSTM, FastRNN, uniform
 from shared.sampling import pick_next, sampling_inputs
@@ -156,19 +156,12 @@ class CharLM:
 
     def load_state_dict(self, state):
         """Copy weights in place (optimizers keep their references); keys and shapes must match exactly."""
-        expected = {
+        named = {
             f"{prefix}.{name}": p
             for prefix, layer in self._named_layers()
             for name, p in layer.params.items()
         }
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
-        for key, p in expected.items():
-            value = np.asarray(state[key])
-            if value.shape != p.shape:
-                raise ValueError(f"{key}: shape {value.shape} does not match the model's {p.shape}")
-            np.copyto(p, value, casting="same_kind")
+        copy_weights(named, state)
 
     def _named_layers(self):
         named = [("embed", self.embed)] if self.embed else []

@@ -20,7 +20,7 @@ from shared.conv import (
     maxpool2d,
     maxpool2d_backward,
 )
-from shared.nn import Linear, ReLU, softmax_cross_entropy
+from shared.nn import Linear, ReLU, copy_weights, softmax_cross_entropy
 
 __all__ = [
     "im2col",
@@ -130,14 +130,9 @@ class SimpleCNN:
         return {f"{i}.{k}": v.copy() for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
 
     def load_state_dict(self, state):
-        expected = {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
-        missing, unexpected = set(expected) - set(state), set(state) - set(expected)
-        if missing or unexpected:
-            raise KeyError(f"state dict mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-        for key, value in expected.items():
-            if state[key].shape != value.shape:
-                raise ValueError(f"{key}: shape {state[key].shape} != {value.shape}")
-            value[...] = state[key]  # in place, so optimizers holding these arrays stay valid
+        copy_weights(
+            {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}, state
+        )
 
     def flops_per_step(self, batch_size):
         """Analytic FLOPs of one training step (forward + backward) for the convs and linears: forward

@@ -13,7 +13,7 @@ scalar is a Python float, which NumPy 2 never lets upcast an array.
 
 import numpy as np
 
-from shared.nn import Layer, Linear, ReLU, init_weight, log_softmax, softmax_cross_entropy
+from shared.nn import Layer, Linear, ReLU, copy_weights, init_weight, log_softmax, softmax_cross_entropy
 
 __all__ = [
     "Layer",
@@ -274,31 +274,23 @@ class Network:
     def num_parameters(self):
         return sum(p.size for _, p in self.named_parameters())
 
+    def _named_arrays(self):
+        """{"layers.<i>.<name>": array} of every param and buffer (batch norm's running statistics), the arrays
+        themselves."""
+        return {
+            f"layers.{i}.{k}": v
+            for i, layer in enumerate(self.layers)
+            for k, v in {**layer.params, **getattr(layer, "buffers", {})}.items()
+        }
+
     def state_dict(self):
         """Flat {"layers.<i>.<name>": array} of every param and buffer (copies), ready for np.savez."""
-        out = {}
-        for i, layer in enumerate(self.layers):
-            for k, v in {**layer.params, **getattr(layer, "buffers", {})}.items():
-                out[f"layers.{i}.{k}"] = v.copy()
-        return out
+        return {key: v.copy() for key, v in self._named_arrays().items()}
 
     def load_state_dict(self, state):
         """Copy arrays from `state_dict()` output into the existing arrays (optimizers keep their references).
         Every key must be present with the right shape; extra keys are an error too."""
-        expected = set()
-        for i, layer in enumerate(self.layers):
-            for k, v in {**layer.params, **getattr(layer, "buffers", {})}.items():
-                key = f"layers.{i}.{k}"
-                expected.add(key)
-                if key not in state:
-                    raise KeyError(f"state dict lacks {key}")
-                value = np.asarray(state[key])
-                if value.shape != v.shape:
-                    raise ValueError(f"{key}: shape {value.shape} does not match {v.shape}")
-                np.copyto(v, value, casting="same_kind")
-        extra = set(state) - expected
-        if extra:
-            raise KeyError(f"unexpected keys in state dict: {sorted(extra)[:5]}")
+        copy_weights(self._named_arrays(), state)
 
     def __repr__(self):
         inner = ", ".join(_describe(layer) for layer in self.layers)

@@ -12,6 +12,13 @@ Writes to nanogpt/results/:
                          give; over every 64-character window of the validation split that starts at a name
   samples.md             each committed model's samples at temperatures 0.5, 0.8 and 1.0 (start "ROMEO:", 300
                          new characters, seed 1337, no top-k) beside its validation loss from its run record
+and, from the run records of make study-nanogpt, where they are committed:
+  hour_val_loss.png      the 60-minute GPT's training and validation loss against minutes of training time
+  gpt_vs_lstm.png        its validation loss beside char_rnn's LSTM recipe trained at the same time on the other
+                         core (char_rnn/results/<LSTM_BESIDE>.json), on shared axes
+  gpt_vs_lstm_samples.md the two at temperature 0.8 with char_rnn's sampling settings (the LSTM's from
+                         char_rnn/results/samples.json: char_rnn's committed weights of the same recipe)
+  ablation.md            the rotary-vs-learned ablation: val loss by seed, mean and spread
 
 Rerunning it changes no byte of these files: the weights are committed, the windows are chosen by a rule, the
 samples draw from fixed seeds, and everything is computed on one thread whatever --threads says (BLAS and
@@ -30,7 +37,7 @@ from matplotlib.colors import PowerNorm
 from shared import plots
 from shared.cli import UserError, run_main
 from shared.config import parse_config
-from shared.report import committed_records
+from shared.report import committed_records, describe_machine
 from shared.text import shakespeare_splits
 from shared.threads import one_thread, set_threads
 
@@ -38,6 +45,14 @@ PROJECT_DIR = Path(__file__).resolve().parent
 RESULTS = PROJECT_DIR / "results"
 CHECKPOINTS = PROJECT_DIR / "checkpoints"
 ATTENTION_RUN = "numpy-gpt-4x128"  # its NumPy weights file: the attention maps need no torch
+HOUR_RUN = "gpt-6x160-rotary-hour"  # make study-nanogpt's 60-minute GPT
+LSTM_BESIDE = "torch-lstm-2x384-beside-gpt"  # char_rnn's LSTM recipe, trained beside HOUR_RUN
+LSTM_SAMPLES = "torch-lstm-2x384"  # char_rnn's committed weights of that recipe, whose samples char_rnn keeps
+CHAR_RNN_RESULTS = PROJECT_DIR.parent / "char_rnn" / "results"  # read as data: no char_rnn code is imported
+HOUR_TARGET, HOUR_GOAL = (
+    1.50,
+    1.47,
+)  # issue 10: must (char_rnn's LSTM hour: 1.503) and goal (nanoGPT's A100 run)
 TEMPERATURES = (0.5, 0.8, 1.0)
 START, NEW_CHARS, SAMPLE_SEED = "ROMEO:", 300, 1337  # the seed is sample.py's (and nanoGPT's) default
 CHUNK = 128  # windows per forward pass (the weights of 128 windows: 128 x 16 heads x 64 x 64 floats)
@@ -278,12 +293,116 @@ def samples():
     (RESULTS / "samples.md").write_text("\n".join(lines))
 
 
+# ---- make study-nanogpt: the hour, GPT vs LSTM, the rotary ablation
+
+
+def minutes(history):
+    return [t / 60 for t in history["train_time_s"]]
+
+
+def study():
+    """The study's figures and tables, each from the records it needs (skipped, with a line, when absent)."""
+    records = {r["run"]: r for r in committed_records("nanogpt")}
+    hour = records.get(HOUR_RUN)
+    lstm_path = CHAR_RNN_RESULTS / f"{LSTM_BESIDE}.json"
+    if hour is None:
+        print(f"no committed record of {HOUR_RUN}: the hour's figures wait for make study-nanogpt")
+    else:
+        h = hour["history"]
+        plots.line_plot(
+            {
+                "train (20 batches)": (minutes(h), h["train_loss"]),
+                "validation (20 batches)": (minutes(h), h["val_loss"]),
+            },
+            RESULTS / "hour_val_loss.png",
+            "minutes of training time",
+            "loss (nats/char)",
+            f"{HOUR_RUN}: {hour['params']:,} parameters, {describe_machine(hour)}",
+            hline=(HOUR_TARGET, f"target {HOUR_TARGET:.2f}"),
+        )
+    if hour is not None and lstm_path.exists():
+        lstm = json.loads(lstm_path.read_text())
+        g, h = hour["history"], lstm["history"]
+        plots.line_plot(
+            {
+                f"GPT 6x160 rotary ({hour['params']:,} parameters)": (minutes(g), g["val_loss"]),
+                f"LSTM 2x384, char_rnn's recipe ({lstm['params']:,})": (minutes(h), h["val_loss"]),
+            },
+            RESULTS / "gpt_vs_lstm.png",
+            "minutes of training time (the two side by side, one core each)",
+            "validation loss (nats/char)",
+            f"GPT vs LSTM on tiny Shakespeare, {describe_machine(hour)}",
+            hline=(HOUR_TARGET, f"{HOUR_TARGET:.2f}"),
+        )
+        gpt_vs_lstm_samples(hour, lstm)
+    ablation = [r for r in records.values() if r.get("group") == "ablation"]
+    if ablation:
+        ablation_table(ablation)
+
+
+def gpt_vs_lstm_samples(hour, lstm):
+    """gpt_vs_lstm_samples.md: the hour's GPT and char_rnn's LSTM at temperature 0.8, char_rnn's settings."""
+    from nanogpt.sample import generate, load_model
+
+    kept = json.loads((CHAR_RNN_RESULTS / "samples.json").read_text())
+    settings = kept["settings"]
+    lstm_kept = next(m for m in kept["models"] if m["run"] == LSTM_SAMPLES)
+    temperature = "0.8"
+    model, meta = load_model(committed_weights(HOUR_RUN, ".pt"))
+    rng = np.random.default_rng(settings["seed"])
+    gpt_text = generate(
+        model, meta["vocab"], settings["prime"], settings["length"], float(temperature), 0, rng
+    )
+    lines = [
+        f"Temperature {temperature}, start `{settings['prime']}`, {settings['length']} new characters, seed "
+        f"{settings['seed']}, no top-k: char_rnn's sampling settings. The GPT's: `python -m nanogpt.sample "
+        f"--checkpoint=nanogpt/checkpoints/{HOUR_RUN}.pt --start={settings['prime']} --num_samples=1 "
+        f"--max_new_tokens={settings['length']} --temperature={temperature} --top_k=0 --seed={settings['seed']} "
+        f"--threads=1`. The LSTM's comes from char_rnn/results/samples.json: `{LSTM_SAMPLES}`, char_rnn's "
+        f"committed weights of the same recipe as `{LSTM_BESIDE}` (that run kept no weights).",
+        "",
+        f"**GPT** `{HOUR_RUN}`, val loss {hour['metrics']['val_loss']:.3f} nats/char:",
+        "",
+        "```",
+        gpt_text,
+        "```",
+        "",
+        f"**LSTM** `{LSTM_SAMPLES}`, val loss {lstm_kept['val_loss']:.3f} nats/char (`{LSTM_BESIDE}`: "
+        f"{lstm['metrics']['val_loss']:.3f}):",
+        "",
+        "```",
+        lstm_kept["samples"][temperature],
+        "```",
+    ]
+    (RESULTS / "gpt_vs_lstm_samples.md").write_text("\n".join(lines) + "\n")
+
+
+def ablation_table(records):
+    """ablation.md: val loss of each position scheme by seed, with the mean and sample standard deviation."""
+    by_pos = {}
+    for r in sorted(records, key=lambda r: r["config"]["seed"]):
+        by_pos.setdefault(r["config"]["pos"], []).append(r)
+    seeds = sorted({r["config"]["seed"] for r in records})
+    lines = [
+        "| positions | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd |",
+        "|---|" + "---|" * (len(seeds) + 2),
+    ]
+    for pos, rows in sorted(by_pos.items()):
+        losses = {r["config"]["seed"]: r["metrics"]["val_loss"] for r in rows}
+        values = np.array(list(losses.values()))
+        sd = values.std(ddof=1) if len(values) > 1 else float("nan")
+        cells = [f"{losses[s]:.4f}" if s in losses else "" for s in seeds]
+        lines.append(f"| {pos} | " + " | ".join(cells) + f" | {values.mean():.4f} | {sd:.4f} |")
+    (RESULTS / "ablation.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv):
     cfg = parse_config(FiguresConfig(), argv)
     set_threads(cfg.threads)
     with one_thread():
         attention()
         samples()
+        study()
     print(f"attention maps, statistics and samples written to {RESULTS.relative_to(PROJECT_DIR.parent)}/")
 
 

@@ -43,6 +43,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    attn_dropout: float | None = None  # on the attention weights; None: dropout's rate (nanoGPT's one rate)
     bias: bool = False  # biases in every Linear and LayerNorm
     pos: str = (
         "learned"  # "learned" (an embedding table wpe) | "sinusoidal" (fixed, added) | "rotary" (q, k turned)
@@ -57,8 +58,11 @@ class GPTConfig:
             raise ValueError(
                 f"pos 'rotary' turns channel pairs: the head size {self.n_embd // self.n_head} is odd"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.attn_dropout is None:
+            self.attn_dropout = self.dropout
+        for name in ("dropout", "attn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 def sinusoidal_positions(T, C):
@@ -96,7 +100,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
         C = config.n_embd
-        self.n_head, self.dropout = config.n_head, config.dropout
+        self.n_head, self.attn_dropout = config.n_head, config.attn_dropout
         self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)  # q, k and v in one product
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -124,7 +128,7 @@ class CausalSelfAttention(nn.Module):
                 q.to(precision),
                 k.to(precision),
                 v.to(precision),
-                dropout_p=self.dropout if self.training else 0.0,
+                dropout_p=self.attn_dropout if self.training else 0.0,
                 is_causal=True,
             )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): the heads side by side

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.nn import Layer, softmax_cross_entropy
+from shared.nn import Layer, copy_weights, softmax_cross_entropy
 from shared.sampling import pick_next, sampling_inputs
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
@@ -40,6 +40,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    attn_dropout: float | None = None  # on the attention weights; None: dropout's rate (nanoGPT's one rate)
     bias: bool = False  # biases in the Linear layers and LayerNorms
     pos: str = "learned"  # "learned" (a wpe table) | "sinusoidal" (fixed, added) | "rotary" (q, k turned)
 
@@ -52,8 +53,11 @@ class GPTConfig:
             raise ValueError(
                 f"pos 'rotary' turns channel pairs: the head size {self.n_embd // self.n_head} is odd"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.attn_dropout is None:
+            self.attn_dropout = self.dropout
+        for name in ("dropout", "attn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 def prefixed(named_layers, attr):
@@ -287,11 +291,11 @@ class MultiHeadAttention(Layer):
     x W_proj^T + b. x (B, T, C) -> (B, T, C). causal=True masks the future (key s > query t).
 
     params: c_attn.weight (3C, C) (rows: W_q, W_k, W_v, torch's in_proj_weight), c_proj.weight (C, C), and
-    their biases when bias=True. Dropout p on the attention weights and on the output (training only).
-    rotary=True turns q and k by their positions (rotate) before the attention scores."""
+    their biases when bias=True. Dropout p on the output and attn_dropout (None: p) on the attention weights
+    (training only). rotary=True turns q and k by their positions (rotate) before the attention scores."""
 
     def __init__(self, C, n_head, bias=False, dropout=0.0, causal=True, rng=None, dtype=np.float32,
-                 proj_std=INIT_STD, rotary=False):  # fmt: skip
+                 proj_std=INIT_STD, rotary=False, attn_dropout=None):  # fmt: skip
         super().__init__()
         if C % n_head:
             raise ValueError(f"C ({C}) must be a multiple of n_head ({n_head})")
@@ -299,7 +303,8 @@ class MultiHeadAttention(Layer):
         self.n_head, self.causal, self.rotary = n_head, causal, rotary
         self.c_attn = Linear(C, 3 * C, bias, rng, dtype)
         self.c_proj = Linear(C, C, bias, rng, dtype, std=proj_std)
-        self.attn_dropout, self.resid_dropout = Dropout(dropout, rng), Dropout(dropout, rng)
+        self.attn_dropout = Dropout(dropout if attn_dropout is None else attn_dropout, rng)
+        self.resid_dropout = Dropout(dropout, rng)
         self.children = [("c_attn", self.c_attn), ("c_proj", self.c_proj)]
         self.params = prefixed(self.children, "params")
 
@@ -362,11 +367,13 @@ class TransformerBlock(Layer):
     """Pre-norm block: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)). (B, T, C) -> (B, T, C)."""
 
     def __init__(self, C, n_head, bias=False, dropout=0.0, rng=None, dtype=np.float32, proj_std=INIT_STD,
-                 rotary=False):  # fmt: skip
+                 rotary=False, attn_dropout=None):  # fmt: skip
         super().__init__()
         rng = np.random.default_rng() if rng is None else rng
         self.ln_1 = LayerNorm(C, bias, dtype)
-        self.attn = MultiHeadAttention(C, n_head, bias, dropout, True, rng, dtype, proj_std, rotary)
+        self.attn = MultiHeadAttention(
+            C, n_head, bias, dropout, True, rng, dtype, proj_std, rotary, attn_dropout
+        )
         self.ln_2 = LayerNorm(C, bias, dtype)
         self.mlp = MLP(C, bias, dropout, rng, dtype, proj_std)
         self.children = [("ln_1", self.ln_1), ("attn", self.attn), ("ln_2", self.ln_2), ("mlp", self.mlp)]
@@ -434,7 +441,15 @@ class GPT:
         self.drop = Dropout(config.dropout, rng)
         self.h = [
             TransformerBlock(
-                C, config.n_head, config.bias, config.dropout, rng, dtype, proj_std, config.pos == "rotary"
+                C,
+                config.n_head,
+                config.bias,
+                config.dropout,
+                rng,
+                dtype,
+                proj_std,
+                config.pos == "rotary",
+                config.attn_dropout,
             )
             for _ in range(config.n_layer)
         ]
@@ -513,14 +528,7 @@ class GPT:
 
     def load_state_dict(self, state):
         """Copy weights in place (optimizers keep their references); keys and shapes must match exactly."""
-        missing, unexpected = sorted(set(self.params) - set(state)), sorted(set(state) - set(self.params))
-        if missing or unexpected:
-            raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
-        for name, p in self.params.items():
-            value = np.asarray(state[name])
-            if value.shape != p.shape:
-                raise ValueError(f"{name}: shape {value.shape} does not match the model's {p.shape}")
-            np.copyto(p, value, casting="same_kind")
+        copy_weights(self.params, state)
 
     # ---- generation
 

@@ -77,7 +77,10 @@ class Config:
     n_head: int = 4
     n_embd: int = 128
     block_size: int = 64  # context length
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the embeddings' sum and each block's two residual branches ...
+    attn_dropout: float | None = (
+        None  # ... and on the attention weights (None: dropout's rate, as in nanoGPT)
+    )
     bias: bool = False  # biases in the Linears and LayerNorms
     pos: str = (
         "learned"  # learned | sinusoidal (added to the input) | rotary (q and k turned in each attention)
@@ -140,8 +143,11 @@ def check(cfg, processes=1):
         )
     if cfg.warmup_iters > cfg.lr_decay_iters:
         raise UserError(f"--warmup_iters={cfg.warmup_iters} is past --lr_decay_iters={cfg.lr_decay_iters}")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise UserError(f"--dropout={cfg.dropout}: must be in [0, 1)")
+    for name in ("dropout", "attn_dropout"):
+        rate = getattr(cfg, name)
+        unset = rate is None and name == "attn_dropout"  # then dropout's rate
+        if not unset and not (type(rate) in (int, float) and 0.0 <= rate < 1.0):
+            raise UserError(f"--{name}={rate}: must be a number in [0, 1)")
     if not (0.0 <= cfg.beta1 < 1.0 and 0.0 <= cfg.beta2 < 1.0):
         raise UserError(f"--beta1={cfg.beta1}, --beta2={cfg.beta2}: each must be in [0, 1)")
     if cfg.learning_rate <= 0 or cfg.min_lr < 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0:

@@ -19,7 +19,7 @@ classifier interface of the other projects (logits (N, classes), argmax, shared.
 
 import numpy as np
 
-from shared.nn import Layer, Linear, softmax_cross_entropy
+from shared.nn import Layer, Linear, copy_weights, softmax_cross_entropy
 from shared.recurrent import Embedding, FastLSTM, uniform
 
 __all__ = ["LSTMClassifier", "MaskedPool", "check_lengths", "mask_of", "POOLS"]
@@ -158,12 +158,6 @@ class LSTMClassifier:
 
     def load_state_dict(self, state):
         """Copy weights in place (optimizers keep their references); keys and shapes must match exactly."""
-        expected = {f"{k}.{n}": p for k, layer in self._named_layers() for n, p in layer.params.items()}
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
-        for key, p in expected.items():
-            value = np.asarray(state[key])
-            if value.shape != p.shape:
-                raise ValueError(f"{key}: shape {value.shape} does not match the model's {p.shape}")
-            np.copyto(p, value, casting="same_kind")
+        copy_weights(
+            {f"{k}.{n}": p for k, layer in self._named_layers() for n, p in layer.params.items()}, state
+        )

@@ -9,6 +9,21 @@ the gradient with respect to the input. Batches come first: x is (N, ...).
 import numpy as np
 
 
+def copy_weights(params, state):
+    """Copy each state[name] into params[name] in place, so that an optimizer holding the arrays keeps working.
+
+    params, state: {name: array}, e.g. a model's parameters and a state dict read from a checkpoint. The names
+    must be the same set and each shape must agree (ValueError naming what differs); the dtype is cast safely."""
+    missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+    if missing or unexpected:
+        raise ValueError(f"state_dict mismatch: missing {missing}, unexpected {unexpected}")
+    for name, p in params.items():
+        value = np.asarray(state[name])
+        if value.shape != p.shape:
+            raise ValueError(f"{name}: shape {value.shape} does not match the model's {p.shape}")
+        np.copyto(p, value, casting="same_kind")
+
+
 class Layer:
     params: dict
     grads: dict

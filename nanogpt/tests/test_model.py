@@ -167,3 +167,17 @@ def test_generate_restores_training_mode_and_checks_its_arguments():
         model.generate(ids(1, 2), 2, temperature=-1.0)
     with pytest.raises(ValueError, match="top_k"):
         model.generate(ids(1, 2), 2, top_k=0)
+
+
+def test_attn_dropout_follows_dropout_unless_set():
+    """Training mode, dropout only on the attention weights: with attn_dropout=0 the output is deterministic."""
+    torch.manual_seed(0)
+    config = dict(block_size=8, vocab_size=65, n_layer=1, n_embd=16, n_head=2)
+    assert GPTConfig(dropout=0.2, **config).attn_dropout == 0.2
+    attn = GPT(GPTConfig(dropout=0.0, attn_dropout=0.5, **config)).transformer.h[0].attn.train()
+    x = torch.randn(2, 8, 16)
+    assert not torch.equal(attn(x), attn(x))  # the attention weights drop
+    attn.attn_dropout = 0.0
+    assert torch.equal(attn(x), attn(x))
+    with pytest.raises(ValueError, match="attn_dropout must be in"):
+        GPTConfig(attn_dropout=-0.5, **config)

@@ -97,6 +97,7 @@ class Config:
     n_embd: int = 16
     block_size: int = 8
     dropout: float = 0.0
+    attn_dropout: float | None = None
     bias: bool = False
     pos: str = "learned"
     learning_rate: float = 1e-2

@@ -454,3 +454,16 @@ def test_bad_inputs_are_refused():
         model.forward(np.zeros((1, 7), dtype=np.int64))
     with pytest.raises(ValueError, match="integer"):
         model.forward(np.zeros((1, 3)))
+
+
+def test_attn_dropout_follows_dropout_unless_set():
+    """nanoGPT's one rate by default; attn_dropout=0 keeps the attention weights whole while the residual
+    branches still drop (the hour's recipe: torch's attention dropout takes a slow path on a CPU)."""
+    assert scratch.GPTConfig(dropout=0.2).attn_dropout == 0.2
+    gpt = scratch.GPT(scratch.GPTConfig(block_size=8, n_layer=1, n_embd=16, n_head=2, dropout=0.5, attn_dropout=0.0),
+                      rng=np.random.default_rng(0))  # fmt: skip
+    gpt.forward(np.zeros((2, 8), dtype=np.int64))  # training: masks drawn
+    attn = gpt.h[0].attn
+    assert attn.keep is None and attn.resid_dropout.keep is not None
+    with pytest.raises(ValueError, match="attn_dropout must be in"):
+        scratch.GPTConfig(attn_dropout=1.0)

@@ -251,6 +251,7 @@ def test_bench_times_both_on_real_text_and_ends_with_the_ratio(text, capsys):
         (["--n_embd=abc"], "--n_embd=abc: expected a int"),
         (["--n_embd=30"], "--n_embd=30 is not a multiple of --n_head=4"),
         (["--dropout=1.5"], "--dropout=1.5"),
+        (["--attn_dropout=-0.1"], "--attn_dropout=-0.1: must be a number in [0, 1)"),
         (["--warmup_iters=300", "--lr_decay_iters=200"], "--warmup_iters=300 is past --lr_decay_iters=200"),
         (["--precision=bf16"], "--precision=bf16: the NumPy implementation computes in fp32"),
         (["--impl=torch", "--precision=fp16"], "--precision=fp16: choose one of fp32, bf16"),
