@@ -339,7 +339,7 @@ def test_state_dict_round_trip(tmp_path):
     assert other.layers[0].params["W"] is w_ref  # loaded in place
     x = randn(4, 6, seed=3)
     np.testing.assert_array_equal(other.forward(x, training=False), net.forward(x, training=False))
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match=r"missing \[.layers.0.b.\]"):
         other.load_state_dict({k: v for k, v in sd.items() if k != "layers.0.b"})
     with pytest.raises(ValueError):
         other.load_state_dict({**sd, "layers.0.W": np.zeros((2, 2), np.float32)})
