@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT := mlp_mnist cnn_cifar char_rnn nanogpt
+BUILT := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
@@ -13,7 +13,8 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: help setup test lint format data all reports tensorboard clean $(PROJECTS) \
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
 	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch \
-	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION)
+	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION) sentiment_lstm-numpy sentiment_lstm-torch \
+	study-sentiment_lstm
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -22,10 +23,12 @@ help: ## list the targets
 
 setup: $(STAMP) ## build .venv from nothing (exact pins; does nothing when already built)
 
-$(STAMP): requirements.txt requirements.lock
+$(STAMP): requirements.txt requirements.lock $(wildcard requirements-nodeps.txt)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c requirements.lock
+	if [ -f requirements-nodeps.txt ]; then \
+		$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt; fi
 	touch $(STAMP)
 
 test: setup ## run the whole test suite (datasets from the cache, $REPRO_DATA_MIRROR or the network)
@@ -135,6 +138,41 @@ study-char_rnn: setup ## RNN vs LSTM at equal parameters (~346k) and equal train
 	$(CHAR) --config=char_rnn/configs/rnn_vs_lstm_lstm.py --threads=1
 	$(PY) -m char_rnn.figures
 	$(PY) -m shared.report char_rnn --readme
+
+SENT := $(PY) -m sentiment_lstm.train
+SENT_FAST := $(SENT) --config=sentiment_lstm/configs/fast.py --save_weights=true --threads=1 --progress=false
+# Two cores, one thread each. One: the baselines (~4 min), the NumPy LSTM (30-minute training budget; early
+# stopping usually ends it sooner), then its PyTorch twin. The other: the PyTorch BiLSTM, the longest run.
+sentiment_lstm: setup ## IMDB: bag-of-words baselines, NumPy LSTM, PyTorch BiLSTM side by side, then REPORT.md (FAST=1: a few min)
+ifeq ($(FAST),1)
+	$(PY) -m sentiment_lstm.baselines --train_subset=2000 --eval_subset=1000 --run_prefix=fast- --group=fast \
+		--threads=1 --progress=false
+	$(SENT_FAST) --impl=numpy --run=fast-numpy-lstm
+	$(SENT_FAST) --impl=torch --run=fast-torch-lstm
+	$(SENT_FAST) --impl=torch --model=bilstm --pool=meanmax --run=fast-bilstm
+else
+	$(MAKE) -j2 --no-print-directory sentiment_lstm-numpy sentiment_lstm-torch
+endif
+	$(PY) -m sentiment_lstm.figures
+	$(PY) -m shared.report sentiment_lstm --readme
+
+sentiment_lstm-numpy:
+	$(PY) -m sentiment_lstm.baselines --threads=1 --progress=false
+	$(SENT) --config=sentiment_lstm/configs/lstm_numpy.py --threads=1 --progress=false
+	$(SENT) --config=sentiment_lstm/configs/lstm_numpy.py --config=sentiment_lstm/configs/lstm_twin.py --threads=1 \
+		--progress=false
+
+sentiment_lstm-torch:
+	$(SENT) --config=sentiment_lstm/configs/bilstm.py --threads=1 --progress=false
+
+study-sentiment_lstm: setup ## IMDB: MiniLM (pretrained) fine-tuned with LoRA beside the LSTMs (FAST=1: a quick look)
+ifeq ($(FAST),1)
+	$(PY) -m sentiment_lstm.finetune --config=sentiment_lstm/configs/minilm_fast.py --progress=false
+else
+	$(PY) -m sentiment_lstm.finetune --config=sentiment_lstm/configs/minilm.py --progress=false
+endif
+	$(PY) -m sentiment_lstm.figures
+	$(PY) -m shared.report sentiment_lstm --readme
 
 GPT := $(PY) -m nanogpt.train
 # The twins train side by side, one core each (1 thread each), so the pipeline takes as long as the slower one.

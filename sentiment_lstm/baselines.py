@@ -21,11 +21,26 @@ NBSVM (Wang & Manning 2012, section 2.3). With f the binarised n-gram vector of 
 a linear SVM (L2-regularised, squared hinge: LIBLINEAR's, as sklearn's LinearSVC) is trained on x = r * f, and
 its weights are interpolated with naive Bayes' (every weight equal, w_bar = |w|_1 / |V|, the mean magnitude):
     w' = (1 - beta) w_bar + beta w,   b' = beta b,   score = w' . x + b'
-(1 - beta) w_bar r . f is a scaled MNB score: "trust NB unless the SVM is very confident". Each model writes
-sentiment_lstm/results/<model>.json with metrics.test_acc (a fraction of the 25,000 test reviews).
+(1 - beta) w_bar r . f is a scaled MNB score: "trust NB unless the SVM is very confident". The weights are kept
+as one float32 vector r * w' (what the score reads), and the test accuracy is the one of exactly those weights.
+
+What each model writes:
+  results/<model>.json              the run record, with metrics.test_acc (a fraction of the 25,000 test reviews)
+  results/<model>.predictions.npz   per test review (not majority): index (its position in the test file),
+                                    label, predicted (what test_acc counted) and p_positive (float32: the
+                                    classifier's probability; NBSVM's by Platt scaling, below), for the figures
+  checkpoints/nbsvm-bi.npz          (save_weights, NBSVM only) the fitted NBSVM, for predict.py and evaluate.py:
+                                    its n-grams ("\n"-joined) and weights, each lzma-compressed, the file
+                                    checked against the 10 MB limit for committed weights as it is written;
+                                    the other baselines keep no weights (predict.py serves NBSVM)
+An SVM's score is not a probability; NBSVM's P(positive) is sigmoid(a * score), a fitted by logistic regression
+(no intercept) on the validation reviews' scores of the NBSVM fitted before the refit (Platt 1999). It moves no
+prediction: P(positive) > 1/2 exactly where the score is > 0, what `predicted` holds.
 """
 
 import dataclasses
+import json
+import lzma
 import time
 import warnings
 from types import SimpleNamespace
@@ -33,9 +48,12 @@ from types import SimpleNamespace
 import numpy as np
 
 from sentiment_lstm import data as sdata
+from shared.checkpoint import load_npz, save_npz
 from shared.cli import UserError, run_main
 from shared.config import parse_config
 from shared.run import Run
+
+MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
 
 MODELS = ("majority", "tfidf-lr-uni", "tfidf-lr-bi", "mnb-bi", "nbsvm-bi")
 FEATURES = {"tfidf-lr-uni": ("tfidf", 1), "tfidf-lr-bi": ("tfidf", 2), "mnb-bi": ("binary", 2)}
@@ -55,6 +73,7 @@ class Config:
         1000  # liblinear's iterations (its default); a run that stops there records converged=false
     )
     refit: bool = True  # fit the chosen model again on all training reviews (portion + validation)
+    save_weights: bool = True  # NBSVM's weights in checkpoints/<run>.npz (predict.py, evaluate.py)
     train_subset: int = 0  # seeded subsets for tests (0 = all): training reviews ...
     eval_subset: int = 0  # ... and validation and test reviews
     seed: int = 0
@@ -88,13 +107,16 @@ def _same(tokens):
     return tokens
 
 
-def vectorizer(kind, n):
-    """Features of token lists: 1..n-grams as sublinear TF-IDF ("tfidf") or as 0/1 indicators ("binary")."""
+def vectorizer(kind, n, vocabulary=None):
+    """Features of token lists: 1..n-grams as sublinear TF-IDF ("tfidf") or as 0/1 indicators ("binary");
+    vocabulary (binary only): a fixed list of n-grams, one column each, as a fitted vectorizer names them."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     common = dict(
         tokenizer=_same, preprocessor=_same, lowercase=False, token_pattern=None, ngram_range=(1, n)
     )
+    if vocabulary is not None:
+        return CountVectorizer(binary=True, dtype=np.float32, vocabulary=vocabulary, **common)
     if kind == "tfidf":
         return TfidfVectorizer(sublinear_tf=True, dtype=np.float32, **common)
     return CountVectorizer(binary=True, dtype=np.float32, **common)
@@ -118,10 +140,11 @@ class NBSVM:
         w, b = svm.coef_.ravel(), float(svm.intercept_[0])
         w_bar = np.abs(w).sum() / len(w)  # the mean magnitude of w
         self.w, self.b = (1 - self.beta) * w_bar + self.beta * w, self.beta * b
+        self.coef = (self.r * self.w).astype(np.float32)  # (V,) what the score reads, as it is saved
         return self
 
     def decision_function(self, X):
-        return X @ (self.r * self.w) + self.b
+        return X @ self.coef.astype(np.float64) + self.b
 
     def predict(self, X):
         return (self.decision_function(X) > 0).astype(np.int64)
@@ -163,6 +186,78 @@ class Fitted:
         return self.params
 
 
+def p_positive(model, X):
+    """P(positive) of each row of X: predict_proba where the classifier has one, NBSVM's Platt sigmoid."""
+    if isinstance(model, NBSVM):
+        return platt(model.decision_function(X), model.platt)
+    return model.predict_proba(X)[:, 1]
+
+
+def platt(scores, a):
+    """sigmoid(a * score): above 1/2 exactly where the score is above 0 (a > 0)."""
+    return 1.0 / (1.0 + np.exp(-a * np.asarray(scores, dtype=np.float64)))
+
+
+def fit_platt(scores, labels):
+    """a of a logistic regression of the labels on the scores, one feature and no intercept (so the probability
+    never contradicts the score's sign); practically unregularised."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.asarray(scores, dtype=np.float64)[:, None]
+    return float(LogisticRegression(C=1e6, fit_intercept=False, max_iter=1000).fit(X, labels).coef_[0, 0])
+
+
+# ---- NBSVM's weights file
+
+
+def save_nbsvm(run, model, ngrams, meta):
+    """checkpoints/<run>.npz: the n-grams ("\n"-joined, in column order) and the float32 weights r * w', each
+    lzma-compressed, the bias and the settings (meta, JSON). A file over the 10 MB limit is not kept. Returns
+    (path or None, bytes)."""
+    text = "\n".join(ngrams).encode("utf-8")
+    content = {
+        "ngrams_xz": np.frombuffer(lzma.compress(text), dtype=np.uint8),
+        "coef_xz": np.frombuffer(lzma.compress(model.coef.astype("<f4").tobytes()), dtype=np.uint8),
+        "bias": np.float64(model.b),
+        "meta": json.dumps(meta),
+    }
+    path = run.save_weights(content)
+    size = path.stat().st_size if path.exists() else 0
+    if size > MAX_WEIGHTS_BYTES:
+        path.unlink()
+        run.say(f"{run.name}: the weights file is {size / 2**20:.1f} MB, over the 10 MB limit: not kept")
+        return None, size
+    return path, size
+
+
+class SavedNBSVM:
+    """A fitted NBSVM read back from its weights file (or the dict load_npz made of it): scores and
+    probabilities of token lists."""
+
+    def __init__(self, path, content=None):
+        content = load_npz(path) if content is None else content
+        if "ngrams_xz" not in content:
+            raise UserError(f"{path} is not an NBSVM weights file (sentiment_lstm.baselines writes those)")
+        self.meta = json.loads(str(content["meta"]))
+        ngrams = lzma.decompress(content["ngrams_xz"].tobytes()).decode("utf-8").split("\n")
+        self.coef = np.frombuffer(lzma.decompress(content["coef_xz"].tobytes()), dtype="<f4")
+        self.bias = float(content["bias"])
+        if len(ngrams) != len(self.coef):
+            raise UserError(
+                f"{path}: {len(ngrams)} n-grams but {len(self.coef)} weights: the file is corrupt"
+            )
+        self.vectorizer = vectorizer("binary", self.meta["ngram_max"], vocabulary=ngrams)
+
+    def decision_function(self, token_lists):
+        X = self.vectorizer.transform(token_lists)
+        return X @ self.coef.astype(np.float64) + self.bias
+
+    def predict_proba(self, token_lists):
+        """(predicted (N,) int64 = score > 0, P(positive) (N,) float64)."""
+        scores = self.decision_function(token_lists)
+        return (scores > 0).astype(np.int64), platt(scores, self.meta["platt"])
+
+
 # ---- the runs
 
 
@@ -190,34 +285,39 @@ def run_baseline(name, cfg, parts, features, out_dir=None):
 
     def vectorised(fit_on, fit_part, eval_part):
         if name == "majority":  # no features: one constant column
-            return np.ones((len(fit_part["labels"]), 1)), np.ones((len(eval_part["labels"]), 1))
+            return np.ones((len(fit_part["labels"]), 1)), np.ones((len(eval_part["labels"]), 1)), None
         key = (kind, n, fit_on)
         if key not in features:
             vec = vectorizer(kind, n)
-            features[key] = (vec.fit_transform(fit_part["tokens"]), vec.transform(eval_part["tokens"]))
+            features[key] = (vec.fit_transform(fit_part["tokens"]), vec.transform(eval_part["tokens"]), vec)
         return features[key]
 
     what, grid = grid_of(name, cfg)
-    X_train, X_val = vectorised("train", train, val)
-    scores = {}
+    X_train, X_val, _ = vectorised("train", train, val)
+    scores, val_scores = {}, {}
     for value in grid:  # the validation split chooses
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = estimator(name, value, cfg).fit(X_train, train["labels"])
         scores[value] = float((model.predict(X_val) == val["labels"]).mean())
+        if isinstance(model, NBSVM):  # for Platt scaling: scores of reviews the model was not fitted on
+            val_scores[value] = model.decision_function(X_val)
         setting = f"{what} = {value}" if what else "nothing to choose"
         run.say(f"{run.name}: {setting}: val acc {scores[value]:.4f} ({time.perf_counter() - t0:.1f} s fit)")
     best = max(grid, key=lambda v: scores[v])  # the first of equals
     fit_part = full if cfg.refit else train
-    X_fit, X_test = vectorised("full" if cfg.refit else "train-test", fit_part, test)
+    X_fit, X_test, vec = vectorised("full" if cfg.refit else "train-test", fit_part, test)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:  # liblinear stops at max_iter with a warning
         warnings.simplefilter("always", ConvergenceWarning)
         model = estimator(name, best, cfg).fit(X_fit, fit_part["labels"])
     fit_time = time.perf_counter() - t0
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    test_acc = float((model.predict(X_test) == test["labels"]).mean())  # the test set, once
+    if isinstance(model, NBSVM):
+        model.platt = fit_platt(val_scores[best], val["labels"])
+    predicted = model.predict(X_test)
+    test_acc = float((predicted == test["labels"]).mean())  # the test set, once
     metrics = {"test_acc": test_acc, "val_acc": scores[best], "train_size": X_fit.shape[0]}
     metrics |= {"test_size": X_test.shape[0], "n_features": X_fit.shape[1], "fit_time_s": round(fit_time, 2)}
     metrics |= {"converged": converged}
@@ -231,12 +331,34 @@ def run_baseline(name, cfg, parts, features, out_dir=None):
         + (f", then refitted on all {X_fit.shape[0]:,} training reviews" if cfg.refit else "")
         + "; test_acc: the final model scored once on the test reviews"
     )
+    if name != "majority" and run.main:
+        save_predictions(run, test, predicted, p_positive(model, X_test))
+    if isinstance(model, NBSVM) and cfg.save_weights:
+        meta = {"kind": "nbsvm", "run": run.name, "model": name, "ngram_max": n, "n_features": X_fit.shape[1]}
+        meta |= {"alpha": best[0], "C": best[1], "beta": best[2], "platt": model.platt, "test_acc": test_acc}
+        weights, size = save_nbsvm(run, model, vec.get_feature_names_out().tolist(), meta)
+        if weights is not None:
+            run.say(f"{run.name}: weights -> {weights} ({size / 2**20:.1f} MB)")
     path = run.finish(
         Fitted(num_params(model, X_fit.shape[1])), model_name=name, dataset="imdb", metrics=metrics,
         notes=notes, config=settings,
     )  # fmt: skip
     run.say(f"{run.name}: test accuracy {test_acc:.4f} ({fit_time:.1f} s fit) -> {path}")
     return path
+
+
+def predictions_path(folder, run):
+    return folder / "results" / f"{run}.predictions.npz"
+
+
+def save_predictions(run, test, predicted, p):
+    """results/<run>.predictions.npz: index, label, predicted (int8) and p_positive (float32) of each test review
+    (~250 KB for the 25,000)."""
+    arrays = dict(
+        index=test["index"].astype(np.int32), label=test["labels"].astype(np.int8),
+        predicted=np.asarray(predicted).astype(np.int8), p_positive=np.asarray(p).astype(np.float32),
+    )  # fmt: skip
+    save_npz(predictions_path(run.dir, run.name), arrays)
 
 
 def main(argv, out_dir=None):

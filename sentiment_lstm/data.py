@@ -64,11 +64,9 @@ def _tokenize_batch(batch, indices):
 
 
 def imdb_files():
-    """{"train": path, "test": path}: the jsonl.gz files exactly as shared.data.load_imdb finds them (the data
-    cache, then $REPRO_DATA_MIRROR, then a download), after it has checked their sha256."""
-    names = ["train.jsonl.gz", "test.jsonl.gz"]
-    shared_data.load_imdb()  # resolves the folder and verifies both files (once per process)
-    folder = shared_data._resolve("IMDB", "imdb", names, shared_data._download_imdb)
+    """{"train": path, "test": path}: the jsonl.gz files exactly as shared.data.load_imdb finds them
+    (shared.data.imdb_folder: the data cache, then $REPRO_DATA_MIRROR, then a download), their sha256 checked."""
+    folder = shared_data.imdb_folder()  # resolves the folder and verifies both files (once per process)
     return {split: str(folder / f"{split}.jsonl.gz") for split in ("train", "test")}
 
 

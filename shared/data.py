@@ -356,11 +356,21 @@ def _imdb_cached(folder):
     return out
 
 
+IMDB_FILES = ("train.jsonl.gz", "test.jsonl.gz")
+
+
+def imdb_folder():
+    """The folder holding IMDB's train.jsonl.gz and test.jsonl.gz ({"text", "label"} lines, as load_imdb reads
+    them): the cache, then $REPRO_DATA_MIRROR, then a download; both files' sha256 checked (once per process)."""
+    folder = _resolve("IMDB", "imdb", list(IMDB_FILES), _download_imdb)
+    _imdb_cached(folder)  # verifies the content
+    return folder
+
+
 def load_imdb():
     """(train_texts, train_labels), (test_texts, test_labels): 25,000 reviews each, labels 1 = positive,
     0 = negative; negatives first, then positives (shuffle before batching)."""
-    folder = _resolve("IMDB", "imdb", ["train.jsonl.gz", "test.jsonl.gz"], _download_imdb)
-    (train_texts, y_train), (test_texts, y_test) = _imdb_cached(folder)
+    (train_texts, y_train), (test_texts, y_test) = _imdb_cached(imdb_folder())
     y_train.flags.writeable = y_test.flags.writeable = False
     return (list(train_texts), y_train), (list(test_texts), y_test)
 

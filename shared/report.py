@@ -40,6 +40,7 @@ TWINS = {
     "mlp_mnist": ("numpy-mlp-800x800", "torch-mlp-800x800"),
     "cnn_cifar": ("numpy-simplecnn", "torch-simplecnn"),
     "char_rnn": ("numpy-lstm-1x512", "torch-lstm-1x512"),
+    "sentiment_lstm": ("numpy-lstm-mean-e96-h128", "torch-lstm-mean-e96-h128"),
     "nanogpt": ("numpy-gpt-4x128", "torch-gpt-4x128"),
 }
 # Each project's best result, whatever its recipe.
@@ -54,8 +55,12 @@ def format_metric(name, value):
         return "–"
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if name.endswith("acc") or name.endswith("accuracy"):
         return f"{100 * value:.2f}%"
+    if name.endswith("_per_s"):  # a rate (tokens_per_s), not a duration
+        return f"{value:,.0f}"
     if name.endswith("_s") or name.startswith("time"):
         return format_seconds(value)
     if isinstance(value, int):

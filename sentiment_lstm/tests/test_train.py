@@ -136,7 +136,11 @@ def test_baselines_write_their_records(imdb, tmp_path):
         (tr.main, ["--bogus=1"], "unknown flag --bogus"),
         (baselines.main, ["--models=svm"], "--models=svm: choose from majority"),
         (predict.main, ["--model=numpy-lstm", "   <br />  "], "the text is empty"),
-        (predict.main, ["--model=gpt", "fine"], "--model=gpt: choose one of numpy-lstm, bilstm"),
+        (
+            predict.main,
+            ["--model=gpt", "fine"],
+            "--model=gpt: choose one of nbsvm, numpy-lstm, bilstm, minilm",
+        ),
         (predict.main, ["--checkpoint=/nowhere/x.npz", "fine"], "checkpoint /nowhere/x.npz not found"),
     ],
 )

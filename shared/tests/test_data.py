@@ -61,6 +61,23 @@ def test_imdb_counts(mirror, monkeypatch, tmp_path):
     assert train_texts[12500].startswith("Bromwell High is a cartoon comedy.")
 
 
+def test_imdb_folder_is_the_verified_folder_load_imdb_reads(mirror, monkeypatch, tmp_path):
+    fresh(monkeypatch, tmp_path / "cache", mirror)
+    assert data.imdb_folder() == mirror / "imdb"
+    assert {p.name for p in data.imdb_folder().iterdir()} >= set(data.IMDB_FILES)
+    assert not (tmp_path / "cache").exists(), "finding the folder must not write the cache"
+    cache = tmp_path / "cache2"  # a cached copy comes first, and is checked like the mirror
+    shutil.copytree(mirror / "imdb", cache / "imdb")
+    (cache / "imdb").chmod(0o755)
+    target = cache / "imdb" / "test.jsonl.gz"
+    target.chmod(0o644)
+    with gzip.open(target, "wb") as f:  # valid gzip, wrong content
+        f.write(b'{"text": "not the review", "label": 1}\n')
+    fresh(monkeypatch, cache, mirror)
+    with pytest.raises(DataError, match="test.jsonl.gz is corrupt"):
+        data.imdb_folder()
+
+
 def test_cache_comes_before_mirror(mirror, monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(mirror / "tinyshakespeare", cache / "tinyshakespeare")

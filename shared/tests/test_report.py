@@ -82,6 +82,9 @@ def test_format_metric():
     assert report.format_metric("test_acc", 0.98765) == "98.77%"
     assert report.format_metric("val_loss", 1.46971) == "1.47"
     assert report.format_seconds(995) == "16 min 35 s"
+    assert report.format_metric("train_time_s", 995) == "16 min 35 s"
+    assert report.format_metric("tokens_per_s", 18211.7) == "18,212"  # a rate, not a duration
+    assert report.format_metric("converged", False) == "no"
 
 
 def test_file_blocks_are_filled_from_result_files(tmp_path):
