@@ -44,7 +44,13 @@ TWINS = {
     "nanogpt": ("numpy-gpt-4x128", "torch-gpt-4x128"),
 }
 # Each project's best result, whatever its recipe.
-BEST = {"mlp_mnist": "numpy-mlp-800x800-aug", "cnn_cifar": "fast94", "char_rnn": "torch-lstm-2x384"}
+BEST = {
+    "mlp_mnist": "numpy-mlp-800x800-aug",
+    "cnn_cifar": "fast94",
+    "char_rnn": "torch-lstm-2x384",
+    "sentiment_lstm": "torch-bilstm-meanmax-e96-h128x1",
+    "nanogpt": "gpt-6x160-rotary-hour",
+}
 # Config settings that say how a run was carried out, not what it computed: twins may differ in these.
 RUN_PLUMBING = ("run", "impl", "device", "threads", "resume", "progress", "save_weights", "out_dir")
 IMPL_NAMES = {"numpy": "NumPy", "torch": "PyTorch"}

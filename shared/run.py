@@ -45,7 +45,7 @@ from shared.checkpoint import (
     save_torch,
     set_rng_state,
 )
-from shared.runrecord import write_run_record
+from shared.runrecord import git_commit, write_run_record
 from shared.threads import set_threads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,7 @@ class Run:
         self.settings = json.dumps(settings, sort_keys=True, default=list)
         self.history, self.logger, self.generators, self.last_step = {}, None, [], None
         set_threads(getattr(cfg, "threads", 0))
+        self.commit = git_commit()  # the code this process runs, whatever is committed while it trains
         self._start = time.perf_counter()
 
     def elapsed(self):
@@ -210,5 +211,6 @@ class Run:
             device=model.device,
             notes=notes,
             results_dir=self.dir / "results",
+            commit=self.commit,
         )
         return path

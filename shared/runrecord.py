@@ -75,7 +75,8 @@ def describe_cpu(env):
     return f"{info['name']} ({', '.join(what)}{'; ' + flags if flags else ''})"
 
 
-def _git_commit():
+def git_commit():
+    """HEAD's hash, with "-dirty" when tracked files differ from it ("unknown" outside a git checkout)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -144,12 +145,14 @@ def write_run_record(
     device="cpu",
     notes=None,
     results_dir=None,
+    commit=None,
 ):
     """Write `<project>/results/<run>.json` and return its path.
 
     impl: "numpy" or "torch"; metrics: final figures (accuracies as fractions, e.g. test_acc);
     history: per-epoch/per-eval figures, e.g. {"epoch": [...], "val_loss": [...]}; params: parameter count;
-    config: every hyperparameter (a dict or dataclass); group: the REPORT table it belongs to.
+    config: every hyperparameter (a dict or dataclass); group: the REPORT table it belongs to; commit: the code's
+    git_commit() when the run started (default: now; the two differ when commits land while a run trains).
     """
     if impl not in ("numpy", "torch"):
         raise ValueError(f"impl must be 'numpy' or 'torch', not {impl!r}")
@@ -170,7 +173,7 @@ def write_run_record(
         "wall_time_s": round(float(wall_time_s), 2),
         "config": config,
         "command": command_line(),
-        "git_commit": _git_commit(),
+        "git_commit": commit or git_commit(),
         "env": environment(device),
         "seed": seed,
         "notes": notes,

@@ -113,3 +113,16 @@ def test_the_record_keeps_history_and_drops_nan_metrics(tmp_path):
     assert record["metrics"] == {"val_acc": 0.5} and record["history"] == {"epoch": [1], "val_acc": [0.5]}
     assert record["config"]["lr"] == 0.1 and record["group"] == "test" and record["params"] == 3
     assert record["env"]["cpu_info"]["name"]
+
+
+def test_the_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    """A commit that lands while a run trains is not the code it ran: the record keeps the one at the start."""
+    import shared.run
+
+    monkeypatch.setattr(shared.run, "git_commit", lambda: "a" * 40)
+    run = Run("toy", Cfg(), tmp_path)
+    model = Toy("numpy")
+    run.resume(model, epoch=0)
+    monkeypatch.setattr(shared.run, "git_commit", lambda: "b" * 40)
+    path = run.finish(model, model_name="toy", dataset="none", metrics={"val_acc": 0.5})
+    assert json.loads(path.read_text())["git_commit"] == "a" * 40
