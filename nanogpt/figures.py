@@ -16,6 +16,7 @@ and, from the run records of make study-nanogpt, where they are committed:
   hour_val_loss.png      the 60-minute GPT's training and validation loss against minutes of training time
   gpt_vs_lstm.png        its validation loss beside char_rnn's LSTM recipe trained at the same time on the other
                          core (char_rnn/results/<LSTM_BESIDE>.json), on shared axes
+  gpt_vs_lstm.md         the two validation losses at matching times, from the two records' histories
   gpt_vs_lstm_samples.md the two at temperature 0.8 with char_rnn's sampling settings (the LSTM's from
                          char_rnn/results/samples.json: char_rnn's committed weights of the same recipe)
   ablation.md            the rotary-vs-learned ablation: val loss by seed, mean and spread
@@ -334,10 +335,28 @@ def study():
             f"GPT vs LSTM on tiny Shakespeare, {describe_machine(hour)}",
             hline=(HOUR_TARGET, f"{HOUR_TARGET:.2f}"),
         )
+        gpt_vs_lstm_table(hour, lstm)
         gpt_vs_lstm_samples(hour, lstm)
     ablation = [r for r in records.values() if r.get("group") == "ablation"]
     if ablation:
         ablation_table(ablation)
+
+
+def gpt_vs_lstm_table(hour, lstm, every=2):
+    """gpt_vs_lstm.md: the GPT's validation loss at every `every`-th of its evaluations (and its last), beside the
+    LSTM's evaluation nearest in training time."""
+    g, h = hour["history"], lstm["history"]
+    lstm_minutes = np.array(minutes(h))
+    picks = sorted(set(range(2, len(g["iter"]), every)) | {len(g["iter"]) - 1})
+    lines = [
+        "| GPT: minutes of training | GPT val loss | LSTM: nearest evaluation (minutes) | LSTM val loss |",
+        "|---|---|---|---|",
+    ]
+    for i in picks:
+        t = minutes(g)[i]
+        j = int(np.argmin(abs(lstm_minutes - t)))
+        lines.append(f"| {t:.1f} | {g['val_loss'][i]:.3f} | {lstm_minutes[j]:.1f} | {h['val_loss'][j]:.3f} |")
+    (RESULTS / "gpt_vs_lstm.md").write_text("\n".join(lines) + "\n")
 
 
 def gpt_vs_lstm_samples(hour, lstm):
