@@ -184,7 +184,7 @@ def batchnorm_lr_figures(records, results):
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    plots._save(fig, results / "batchnorm_lr_val_error.png")
+    plots.save_figure(fig, results / "batchnorm_lr_val_error.png")
 
     shared = [r for r in runs if r["config"]["lr"] in BATCHNORM_CURVE_LRS]
     shared.sort(key=lambda r: (r["config"]["lr"], r["config"]["batchnorm"]))

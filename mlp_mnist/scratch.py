@@ -1,7 +1,7 @@
 """A small neural-network library in NumPy: layers with hand-derived backward passes, losses, and `Network`.
 
-Curriculum 5.1 (CE1.1) and 5.2 (CE2.1). `Layer`, `Linear`, `ReLU` and `softmax_cross_entropy` live in
-shared.nn (other projects use them too) and are re-exported here; this module adds Sigmoid, Tanh, Dropout,
+Curriculum 5.1 (CE1.1) and 5.2 (CE2.1). `Layer`, `Linear`, `ReLU`, `Tanh` and `softmax_cross_entropy`
+live in shared.nn (other projects use them too) and are re-exported here; this module adds Sigmoid, Dropout,
 BatchNorm, the MSE loss, the `Network` container and the `build_mlp` builder.
 
 Conventions (shared.nn): a layer keeps trainable arrays in `params` and, after `backward`, their gradients in
@@ -13,7 +13,16 @@ scalar is a Python float, which NumPy 2 never lets upcast an array.
 
 import numpy as np
 
-from shared.nn import Layer, Linear, ReLU, copy_weights, init_weight, log_softmax, softmax_cross_entropy
+from shared.nn import (
+    Layer,
+    Linear,
+    ReLU,
+    Tanh,
+    copy_weights,
+    init_weight,
+    log_softmax,
+    softmax_cross_entropy,
+)
 
 __all__ = [
     "Layer",
@@ -47,18 +56,6 @@ class Sigmoid(Layer):
     def backward(self, grad):
         # dy/dx = y (1 - y)  =>  dx = grad * y * (1 - y)
         return grad * self.y * (1.0 - self.y)
-
-
-class Tanh(Layer):
-    """y = tanh(x), elementwise, any shape."""
-
-    def forward(self, x, training=True):
-        self.y = np.tanh(x)
-        return self.y
-
-    def backward(self, grad):
-        # dy/dx = 1 - y^2  =>  dx = grad * (1 - y^2)
-        return grad * (1.0 - self.y * self.y)
 
 
 class Dropout(Layer):

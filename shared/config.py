@@ -84,3 +84,10 @@ def parse_config(cfg, argv=None):
         if key not in defaults:
             raise UserError(f"unknown flag --{key}; known: {', '.join('--' + n for n in sorted(defaults))}")
     return dataclasses.replace(cfg, **{k: _convert(k, v, defaults[k]) for k, v in values.items()})
+
+
+def check_choices(cfg, choices):
+    """UserError naming the flag and its choices when a setting is not one of them. choices: {name: allowed}."""
+    for name, allowed in choices.items():
+        if getattr(cfg, name) not in allowed:
+            raise UserError(f"--{name}={getattr(cfg, name)}: choose one of {', '.join(allowed)}")

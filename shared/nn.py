@@ -1,5 +1,5 @@
-"""NumPy building blocks that several projects share: the `Layer` interface, `Linear`, `ReLU` and softmax
-cross-entropy. Each backward sits beside its forward.
+"""NumPy building blocks that several projects share: the `Layer` interface, `Linear`, `ReLU`, `Tanh` and
+softmax cross-entropy. Each backward sits beside its forward.
 
 Conventions: a layer keeps its trainable arrays in `params` and, after `backward`, their gradients in `grads`
 (same keys, same shapes). `forward(x, training=True)` caches what `backward(grad)` needs; `backward` returns
@@ -92,6 +92,18 @@ class ReLU(Layer):
 
     def backward(self, grad):
         return grad * self.mask
+
+
+class Tanh(Layer):
+    """y = tanh(x), elementwise, any shape."""
+
+    def forward(self, x, training=True):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad):
+        # dy/dx = 1 - y^2  =>  dx = grad * (1 - y^2)
+        return grad * (1.0 - self.y * self.y)
 
 
 def log_softmax(logits):

@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Write a finished figure as a PNG (folders made as needed) and close it; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -32,7 +33,7 @@ def line_plot(series, path, xlabel, ylabel, title="", logy=False, logx=False, hl
         ax.set_xscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def image_grid(images, path, ncols=10, titles=None, cmap="gray", title="", normalize_each=True):
@@ -53,7 +54,7 @@ def image_grid(images, path, ncols=10, titles=None, cmap="gray", title="", norma
             ax.set_title(titles[i], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bar_plot(labels, values, path, ylabel, title=""):
@@ -62,7 +63,7 @@ def bar_plot(labels, values, path, ylabel, title=""):
     ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel=ylabel, title=title)
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def heatmap(matrix, path, row_labels, col_labels, title="", fmt="{:.2f}", cmap="viridis"):
@@ -75,4 +76,4 @@ def heatmap(matrix, path, row_labels, col_labels, title="", fmt="{:.2f}", cmap="
         ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="w")
     fig.colorbar(im, ax=ax)
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

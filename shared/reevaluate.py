@@ -6,7 +6,9 @@ record that claims its figure, print both, and fail when one does not reproduce.
         return test_acc
     sys.exit(reevaluate("mlp_mnist", "test_acc", measure, tolerance=1e-4))
 
-Every <run>.npz / <run>.pt in <project>/checkpoints/ needs <project>/results/<run>.json; a weights file with no
+`metric` is the name of the record's metric, or a function record -> name where the weights files of one project
+claim different measures (vae_gan: a VAE's test_loss, a GAN's fid). Every <run>.npz / <run>.pt in
+<project>/checkpoints/ needs <project>/results/<run>.json; a weights file with no
 record is a mismatch (nothing says what it should score). `measure` may return None for a file it cannot
 rebuild (it is reported as skipped).
 """
@@ -40,12 +42,13 @@ def reevaluate(project, metric, measure, tolerance, folder=None):
                 f"{path.name:40s} skipped: made by '{record.get('command', '?')}', which cannot be rebuilt here"
             )
             continue
-        claimed = record["metrics"][metric]
+        name = metric(record) if callable(metric) else metric
+        claimed = record["metrics"][name]
         ok = abs(measured - claimed) <= tolerance
         failures += not ok
         checked += 1
         print(
-            f"{path.name:40s} {metric} {measured:.4f}   run record claims {claimed:.4f}   "
+            f"{path.name:40s} {name} {measured:.4f}   run record claims {claimed:.4f}   "
             f"{'reproduced' if ok else 'MISMATCH'}",
             flush=True,
         )

@@ -32,7 +32,7 @@ HEADLINE_METRIC = {
     "char_rnn": "val_loss",
     "sentiment_lstm": "test_acc",
     "nanogpt": "val_loss",
-    "vae_gan": "test_elbo",
+    "vae_gan": "test_loss",
     "resnet_repro": "test_acc",
 }
 # Each project's headline pair: (NumPy run, PyTorch run) of one recipe.
@@ -42,6 +42,7 @@ TWINS = {
     "char_rnn": ("numpy-lstm-1x512", "torch-lstm-1x512"),
     "sentiment_lstm": ("numpy-lstm-mean-e96-h128", "torch-lstm-mean-e96-h128"),
     "nanogpt": ("numpy-gpt-4x128", "torch-gpt-4x128"),
+    "vae_gan": ("numpy-vae-400-z20", "torch-vae-400-z20"),
 }
 # Each project's best result, whatever its recipe.
 BEST = {

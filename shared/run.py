@@ -151,8 +151,13 @@ class Run:
         """Append one row {name: value} to the history (the run record keeps it) and log it at `step`."""
         for key, value in row.items():
             self.history.setdefault(key, []).append(value)
-        axes = ("epoch", "step", "iter")  # x axes, not scalars
-        self.log({prefix + k: v for k, v in row.items() if k not in axes}, step)
+        axes = (
+            "epoch",
+            "step",
+            "iter",
+        )  # x axes, not scalars; lists (e.g. class counts) stay in the history only
+        scalars = {prefix + k: v for k, v in row.items() if k not in axes and isinstance(v, (int, float))}
+        self.log(scalars, step)
 
     def checkpoint(self, model, state):
         """Atomically save what resuming needs: model.state_dict(), the loop `state` (JSON values, plus dicts of
