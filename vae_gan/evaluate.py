@@ -48,8 +48,12 @@ def measure(weights_path, record):
     model = build(cfg)
     model.set_weights(load_npz(weights_path) if weights_path.suffix == ".npz" else load_torch(weights_path))
     _, x_test = T.prepare_data(cfg)
-    if cfg.model in T.VAES:
+    if (
+        cfg.model in T.VAES
+    ):  # the one-sample test loss; a binarised run's test_nll (k = 5,000) is not re-run here
         return T.vae_test_loss(model, x_test, cfg.latent, cfg.seed)[0]
+    if not cfg.fid_samples:
+        return None
     from vae_gan import quality
     from vae_gan.classifier import load_classifier
 

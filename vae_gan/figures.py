@@ -7,7 +7,8 @@ absent). Sample grids use fixed seeds, so rerunning draws the same digits.
     samples_<run>.png       64 samples of every committed model (seeded z ~ N(0, I); a VAE's decoded means)
     latent_2d.png           the 2-D VAE: test codes mu(x) coloured by digit, and the decoded grid of z
     interpolations.png      decoded straight lines between the codes of pairs of test digits
-    gan_balance_<run>.png   a GAN's losses and D(x), D(G(z)) by epoch
+    gan_balance_<run>.png   a GAN's losses by epoch
+    gan_d_of_x_<run>.png    its mean D(x) and D(G(z)) by epoch
     gan_classes_<run>.png   the class histogram of its samples by epoch (mode collapse: drifting from uniform)
 """
 

@@ -28,8 +28,8 @@ PIXELS = 28 * 28
 
 
 def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow, as (1 + tanh(x / 2)) / 2."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """1 / (1 + exp(-x)) = exp(-softplus(-x)): no overflow, and full relative precision in both tails."""
+    return np.exp(-softplus(-x))
 
 
 def softplus(x):
@@ -39,7 +39,9 @@ def softplus(x):
 
 def torch_linear(in_features, out_features, rng, dtype=np.float32):
     """A shared.nn.Linear initialised as torch.nn.Linear: W and b uniform in +-1/sqrt(in_features)."""
-    layer = Linear(in_features, out_features, rng=rng, dtype=dtype)
+    layer = Linear(
+        in_features, out_features, init="zero", rng=np.random.default_rng(0), dtype=dtype
+    )  # set below
     bound = 1.0 / np.sqrt(in_features)
     layer.params["W"] = rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype)
     layer.params["b"] = rng.uniform(-bound, bound, out_features).astype(dtype)

@@ -36,10 +36,11 @@ from vae_gan.twin import build
 
 VAES, GANS = ("vae", "convvae"), ("gan", "dcgan")
 TORCH_ONLY = ("convvae", "dcgan")
-TEST_SEED, SAMPLE_SEED, HISTOGRAM_SAMPLES = 3, 4, 2000
+TEST_SEED, SAMPLE_SEED, EPS_SEED, HISTOGRAM_SAMPLES = 3, 4, 6, 2000  # keys of separate random streams
 NOTES = {
     "vae": "test_loss: the negative ELBO in nats per test image (summed BCE + KL, one seeded sample of z per "
-    "image), of the last epoch's weights",
+    "image), of the last epoch's weights; on continuous pixels a training objective, not a bound on a likelihood; "
+    "test_nll (binarised runs): the importance-weighted estimate of -log p(x) with nll_k samples per image",
     "gan": "fid: Frechet distance between fid_samples samples (seeded z) and the 10,000 test images on the "
     "features of the project's MNIST classifier (not Inception's: comparable within this project only)",
 }
@@ -68,8 +69,8 @@ class Config:
     )
     epochs: int = 10
     batch_size: int = 128
-    train_subset: int = 0  # seeded subsets for quick looks and tests (0 = all): training images ...
-    eval_subset: int = 0  # ... and test images
+    train_subset: int = 0  # for quick looks and tests (0 = all): a seeded subset of the training images ...
+    eval_subset: int = 0  # ... and the first test images
     track_classes: bool = (
         True  # GANs: the class histogram of samples after every epoch (needs the classifier)
     )
@@ -138,7 +139,7 @@ def binarize(x, rng):
 
 def vae_test_loss(model, x, latent, seed, batch_size=1000):
     """(loss, recon, kl) per image in nats on x (N, 784), eps seeded (the same draws for every call)."""
-    eps = np.random.default_rng([seed, TEST_SEED]).standard_normal((len(x), latent), dtype=np.float32)
+    eps = np.random.default_rng([seed, EPS_SEED]).standard_normal((len(x), latent), dtype=np.float32)
     totals = np.zeros(3)
     for i in range(0, len(x), batch_size):
         totals += model.loss_terms(x[i : i + batch_size], eps[i : i + batch_size])

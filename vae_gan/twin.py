@@ -6,7 +6,8 @@ Adapters (see shared/run.py for the common part):
     VAE   train_step(x, lr) -> {"loss", "recon", "kl"} per image; loss_terms(x, eps) -> summed (loss, recon, kl)
           without training; encode(x) -> (mu, logvar); decode(z) -> pixel probabilities (N, 784); as_torch()
           -> the torch module (the NumPy VAE's weights copied into a model.VAE)
-    GAN   train_step(x, lr) -> {"d_loss", "g_loss", "d_real", "d_fake"}; sample(z) -> images (N, 784) in [0, 1]
+    GAN   train_step(x, lr) -> {"d_loss", "d_real", "d_fake", "g_loss", "d_fake_g"} (D(x), D(G(z)) before D's
+          step, D(G(z)) after it); sample(z) -> images (N, 784) in [0, 1]
 The noise (the VAE's eps, the GAN's z) comes from a seeded NumPy generator in both implementations, so twins of
 one recipe see the same draws; the torch twins of the NumPy MLPs start from the NumPy models' initial weights.
 

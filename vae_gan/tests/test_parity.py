@@ -83,28 +83,45 @@ def test_gan_gradients_match_autograd(mnist):
         _close(layer.grads["b"], db, 1e-10)
 
 
-def test_one_gan_training_step_equals_the_torch_twin(mnist):
-    """The adapters' train_step: the same z from the same seed, D's Adam step, then G's against the updated D;
-    float32 losses and the parameters after the step agree to rounding."""
+def _updates(before, after):
+    return [a - b for pair_b, pair_a in zip(before, after) for b, a in zip(pair_b, pair_a)]
+
+
+def test_four_gan_training_steps_equal_the_torch_twin(mnist):
+    """The adapters' train_step: the same z from the same seed, D's Adam step, then G's against the updated D.
+    After the first step Adam's update depends on its betas and on the gradients' scale (at step 1 it is
+    ~lr * sign(g)), so four steps on four batches compare the updates themselves, not just their signs."""
     cfg = _gan_cfg(real_label=0.9)
-    x = _images(mnist, 32, "signed").astype(np.float32)
+    x = _images(mnist, 4 * 32, "signed").astype(np.float32)
     ours, theirs = twin.NumpyGAN(cfg), twin.TorchGAN(cfg)
-    a, b = ours.train_step(x, cfg.lr), theirs.train_step(x, cfg.lr)
-    for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g"):
-        assert a[key] == pytest.approx(b[key], rel=1e-5), key
-    after = twin.torch_params_as_numpy(twin.torch_linears(theirs.G, theirs.D))
-    for layer, (w, bias) in zip(ours.net.g_layers() + ours.net.d_layers(), after):
-        _close(layer.params["W"], w, 1e-5)
-        _close(layer.params["b"], bias, 1e-5)
+    layers = ours.net.g_layers() + ours.net.d_layers()
+    start = [(layer.params["W"].copy(), layer.params["b"].copy()) for layer in layers]
+    for i in range(4):
+        a, b = (
+            ours.train_step(x[i * 32 : (i + 1) * 32], cfg.lr),
+            theirs.train_step(x[i * 32 : (i + 1) * 32], cfg.lr),
+        )
+        for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4), (i, key)
+    mine = _updates(start, [(layer.params["W"], layer.params["b"]) for layer in layers])
+    reference = _updates(start, twin.torch_params_as_numpy(twin.torch_linears(theirs.G, theirs.D)))
+    for u, v in zip(mine, reference):
+        _close(u, v, 2e-3 * np.max(np.abs(v)))
 
 
-def test_one_vae_training_step_equals_the_torch_twin(mnist):
+def test_four_vae_training_steps_equal_the_torch_twin(mnist):
     cfg = check(dataclasses.replace(Config(), model="vae", device="cpu"))
-    x = _images(mnist, 64).astype(np.float32)
+    x = _images(mnist, 4 * 64).astype(np.float32)
     ours, theirs = twin.NumpyVAE(cfg), twin.TorchVAE(cfg)
-    a, b = ours.train_step(x, cfg.lr), theirs.train_step(x, cfg.lr)
-    for key in ("loss", "recon", "kl"):
-        assert a[key] == pytest.approx(b[key], rel=1e-5), key
-    for layer, (w, bias) in zip(ours.net.layers, twin.torch_params_as_numpy(twin.torch_linears(theirs.net))):
-        _close(layer.params["W"], w, 1e-5)
-        _close(layer.params["b"], bias, 1e-5)
+    start = [(layer.params["W"].copy(), layer.params["b"].copy()) for layer in ours.net.layers]
+    for i in range(4):
+        a, b = (
+            ours.train_step(x[i * 64 : (i + 1) * 64], cfg.lr),
+            theirs.train_step(x[i * 64 : (i + 1) * 64], cfg.lr),
+        )
+        for key in ("loss", "recon", "kl"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5), (i, key)
+    mine = _updates(start, [(layer.params["W"], layer.params["b"]) for layer in ours.net.layers])
+    reference = _updates(start, twin.torch_params_as_numpy(twin.torch_linears(theirs.net)))
+    for u, v in zip(mine, reference):
+        _close(u, v, 2e-3 * np.max(np.abs(v)))
