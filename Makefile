@@ -14,7 +14,7 @@ export PYTHONPATH := $(CURDIR)
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
 	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch \
 	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION) sentiment_lstm-numpy sentiment_lstm-torch \
-	study-sentiment_lstm
+	study-sentiment_lstm vae_gan-classifier-gan vae_gan-vae-dcgan
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -167,9 +167,9 @@ sentiment_lstm-torch:
 
 study-sentiment_lstm: setup ## IMDB: MiniLM (pretrained) fine-tuned with LoRA beside the LSTMs (FAST=1: a quick look)
 ifeq ($(FAST),1)
-	$(PY) -m sentiment_lstm.finetune --config=sentiment_lstm/configs/minilm_fast.py --progress=false
+	$(PY) -m sentiment_lstm.train --config=sentiment_lstm/configs/minilm_fast.py --progress=false
 else
-	$(PY) -m sentiment_lstm.finetune --config=sentiment_lstm/configs/minilm.py --progress=false
+	$(PY) -m sentiment_lstm.train --config=sentiment_lstm/configs/minilm.py --progress=false
 endif
 	$(PY) -m sentiment_lstm.figures
 	$(PY) -m shared.report sentiment_lstm --readme
@@ -216,7 +216,35 @@ $(ABLATION): ablation-%:
 		--pos=$(word 1,$(subst -, ,$*)) --seed=$(patsubst s%,%,$(word 2,$(subst -, ,$*))) --group=ablation \
 		--run=ablation-$* --save_weights=false --progress=false --threads=1
 
-$(filter-out $(BUILT),$(PROJECTS)):
+VAEGAN := $(PY) -m vae_gan.train
+VAEGAN_FAST := $(VAEGAN) --train_subset=6000 --eval_subset=2000 --epochs=2 --fid_samples=2000 --group=fast \
+	--save_weights=false --threads=1 --progress=false
+# Two cores, one thread each. One lane: the classifier (the GANs' class histograms and FIDs read it), then the
+# NumPy MLP GAN and its PyTorch twin; the other: the VAE twins, then DCGAN once the classifier is there.
+vae_gan: setup ## MNIST: VAEs and GANs in NumPy and PyTorch, the classifier, FIDs, then REPORT.md (not timed yet; FAST=1: a few min)
+ifeq ($(FAST),1)
+	$(VAEGAN_FAST) --config=vae_gan/configs/vae.py --impl=numpy --run=fast-numpy-vae
+	$(VAEGAN_FAST) --config=vae_gan/configs/vae.py --impl=torch --run=fast-torch-vae
+	$(VAEGAN_FAST) --config=vae_gan/configs/gan.py --impl=numpy --run=fast-numpy-gan
+	$(VAEGAN_FAST) --config=vae_gan/configs/dcgan.py --run=fast-dcgan
+else
+	$(MAKE) -j2 --no-print-directory vae_gan-classifier-gan vae_gan-vae-dcgan
+endif
+	$(PY) -m vae_gan.figures
+	$(PY) -m shared.report vae_gan --readme
+
+vae_gan-classifier-gan:
+	$(PY) -m vae_gan.classifier --save_weights --threads=1 --progress=false
+	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=numpy --threads=1 --progress=false
+	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=torch --threads=1 --progress=false
+
+vae_gan-vae-dcgan:
+	$(VAEGAN) --config=vae_gan/configs/vae.py --impl=numpy --threads=1 --progress=false
+	$(VAEGAN) --config=vae_gan/configs/vae.py --impl=torch --threads=1 --progress=false
+	@until [ -f vae_gan/checkpoints/mnist-cnn.pt ]; do sleep 10; done  # the classifier, from the other lane
+	$(VAEGAN) --config=vae_gan/configs/dcgan.py --threads=1 --progress=false
+
+$(filter-out $(BUILT) vae_gan,$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1
 
 $(addprefix eval-,$(PROJECTS)): eval-%: setup ## re-evaluate the committed weights on the test set beside their run record's claim

@@ -208,7 +208,7 @@ def length_plot(table, path):
     ax.set_title("IMDB test accuracy by review length")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 # ---- the most confident mistakes
@@ -337,7 +337,7 @@ def methods_markdown(records):
         ]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        "Training time: the training steps (train.py, finetune.py: evaluation excluded) or the final fit of a "
+        "Training time: the training steps (train.py: evaluation excluded) or the final fit of a "
         "baseline (baselines.py: after its features are built and its setting chosen on validation); wall time: "
         "the whole run. Test accuracy: on the 25,000 test reviews (fewer only in a quick look); "
         "`python -m sentiment_lstm.figures` writes this table from the run records."

@@ -4,13 +4,15 @@
     python -m sentiment_lstm.train --config=sentiment_lstm/configs/lstm_numpy.py \\
         --config=sentiment_lstm/configs/lstm_twin.py --threads=1                               # its torch twin
     python -m sentiment_lstm.train --config=sentiment_lstm/configs/bilstm.py --threads=1       # the BiLSTM
+    python -m sentiment_lstm.train --config=sentiment_lstm/configs/minilm.py                   # MiniLM + LoRA
     python -m sentiment_lstm.train --config=sentiment_lstm/configs/fast.py                     # a quick look
 
 Data (sentiment_lstm/data.py): the 25,000 training reviews less a seeded validation split of `val_size`, the
 vocabulary from the training portion only, reviews truncated to `max_len` tokens (`keep`: which end), batches
 bucketed by length. Both implementations run this loop on the same batches (one seeded NumPy generator); the
 torch twin of the NumPy model (--impl=torch --model=lstm) starts from the NumPy model's initial weights.
-A batch goes to the model as x = (ids (B, T), lengths (B,)) (twin.py).
+A batch goes to the model as x = (ids (B, T), lengths (B,)) (twin.py). --model=minilm fine-tunes the pretrained
+MiniLM instead (finetune.py: the model, its WordPiece ids cut to max_len positions, LoRA), in this same loop.
 
 Early stopping: after every epoch the model is scored on the validation split and the best weights so far (by
 validation accuracy) are kept; training stops after `patience` epochs without a better one, after `epochs`, or
@@ -28,6 +30,7 @@ import json
 import time
 
 import numpy as np
+import torch
 
 from sentiment_lstm import data as sdata
 from sentiment_lstm.twin import build
@@ -38,7 +41,8 @@ from shared.nn import log_softmax
 from shared.run import Run
 
 MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
-POOLS = {"lstm": ("mean", "last"), "bilstm": ("mean", "max", "meanmax", "last")}
+MODELS = ("lstm", "bilstm", "minilm")
+POOLS = {"lstm": ("mean", "last"), "bilstm": ("mean", "max", "meanmax", "last")}  # minilm: BERT's pooler
 NOTES = (
     "test_acc/test_loss: the best weights by validation accuracy, scored once on all 25,000 test reviews; "
     "train_time_s counts training steps only (the time budget's clock), wall_time_s includes evaluation"
@@ -49,7 +53,7 @@ NOTES = (
 class Config:
     run: str = ""  # name of the run record and checkpoints; default "<impl>-<model name>"
     impl: str = "numpy"  # numpy | torch
-    model: str = "lstm"  # lstm (NumPy, or its torch twin) | bilstm (torch only: packed, bidirectional)
+    model: str = "lstm"  # lstm (NumPy, or its torch twin) | bilstm (torch: packed, bidirectional) | minilm
     embed: int = 64  # embedding size
     hidden: int = 128  # LSTM units (per direction)
     layers: int = 1  # bilstm only: stacked layers
@@ -60,7 +64,7 @@ class Config:
     dropout: float = 0.0  # on the embedded inputs and the pooled vector (and between bilstm layers)
     min_count: int = 2  # vocabulary: tokens seen at least this often in the training portion ...
     max_vocab: int = 20000  # ... at most this many entries, <pad> and <unk> included
-    max_len: int = 256  # tokens kept of a review (0 = all) ...
+    max_len: int = 256  # tokens kept of a review (0 = all; minilm: WordPiece positions, 8 to 512) ...
     keep: str = "last"  # ... last | first | both (head + tail)
     val_size: int = sdata.VAL_SIZE  # validation reviews held out of the 25,000 training reviews (seeded)
     batch_size: int = 32
@@ -79,7 +83,14 @@ class Config:
     seed: int = 0
     threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice, one per core
     device: str = "cpu"  # torch only: cpu | auto | cuda | mps
-    precision: str = "fp32"  # torch only: fp32 | bf16 (autocast for the training step; evaluation stays fp32)
+    precision: str = (
+        "fp32"  # torch only: fp32 | bf16 (autocast for the training step; minilm: evaluation too)
+    )
+    lora: bool = True  # minilm: LoRA adapters + pooler + classifier (true) or every weight (false)
+    lora_r: int = 8  # minilm: rank of the updates ...
+    lora_alpha: float = 16.0  # ... their scale alpha / r ...
+    lora_dropout: float = 0.1  # ... dropout on their inputs ...
+    lora_targets: str = "query,value"  # ... and the layers of every block they update (finetune.LORA_TARGETS)
     group: str = "headline"  # the REPORT.md table this run belongs to
     save_weights: bool = False  # keep the best weights in sentiment_lstm/checkpoints/<run>.npz|.pt (< 10 MB)
     resume: bool = True
@@ -89,7 +100,7 @@ class Config:
 def check(cfg):
     choices = {
         "impl": ("numpy", "torch"),
-        "model": tuple(POOLS),
+        "model": MODELS,
         "keep": sdata.KEEP,
         "schedule": ("cosine", "constant"),
         "precision": ("fp32", "bf16"),
@@ -97,7 +108,7 @@ def check(cfg):
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise UserError(f"--{name}={getattr(cfg, name)}: choose one of {', '.join(allowed)}")
-    if cfg.pool not in POOLS[cfg.model]:
+    if cfg.model in POOLS and cfg.pool not in POOLS[cfg.model]:
         raise UserError(f"--pool={cfg.pool}: --model={cfg.model} pools by {', '.join(POOLS[cfg.model])}")
     for name in ("embed", "hidden", "layers", "batch_size", "epochs", "eval_batch", "val_size"):
         if getattr(cfg, name) < 1:
@@ -109,6 +120,10 @@ def check(cfg):
         raise UserError(f"--dropout={cfg.dropout}: must be in [0, 1)")
     if cfg.lr <= 0 or cfg.min_lr < 0 or cfg.grad_clip < 0 or cfg.weight_decay < 0 or cfg.max_minutes < 0:
         raise UserError("need --lr > 0 and --min_lr, --grad_clip, --weight_decay, --max_minutes >= 0")
+    if cfg.model == "minilm":
+        from sentiment_lstm.finetune import check_minilm
+
+        check_minilm(cfg)
     if cfg.impl == "numpy" and cfg.model != "lstm":
         raise UserError(
             f"--model={cfg.model} exists only in PyTorch: use --impl=torch (NumPy has --model=lstm)"
@@ -118,12 +133,15 @@ def check(cfg):
     if cfg.impl == "numpy" and cfg.precision != "fp32":
         raise UserError(f"--precision={cfg.precision}: the NumPy implementation computes in fp32 only")
     if not cfg.run:
-        cfg = dataclasses.replace(cfg, run=f"{cfg.impl}-{model_name(cfg)}")
+        default = model_name(cfg) if cfg.model == "minilm" else f"{cfg.impl}-{model_name(cfg)}"
+        cfg = dataclasses.replace(cfg, run=default)
     return cfg
 
 
 def model_name(cfg):
-    """'lstm-mean-e64-h128', 'bilstm-meanmax-e96-h128x1'."""
+    """'lstm-mean-e64-h128', 'bilstm-meanmax-e96-h128x1', 'minilm-l6-lora-r8-len256'."""
+    if cfg.model == "minilm":
+        return f"minilm-l6-{f'lora-r{cfg.lora_r}' if cfg.lora else 'full'}-len{cfg.max_len}"
     name = f"{cfg.model}-{cfg.pool}-e{cfg.embed}-h{cfg.hidden}"
     return name + (f"x{cfg.layers}" if cfg.model == "bilstm" else "")
 
@@ -157,15 +175,33 @@ def train(cfg, out_dir=None, stop_at=None):
     epoch, as if interrupted, and return (model, None)."""
     cfg = check(cfg)
     run = Run("sentiment_lstm", cfg, out_dir)
-    keys = ("val_size", "seed", "min_count", "max_vocab", "max_len", "keep", "train_subset", "eval_subset")
-    data = sdata.prepare(**{k: getattr(cfg, k) for k in keys})
-    vocab, train_split, val_split = data["vocab"], data["train"], data["val"]
-    model = build(cfg, len(vocab))
-    size = sum(v.nbytes for v in model.weights().values())
+    if cfg.model == "minilm":  # the pretrained encoder and its own tokenizer; no vocabulary of ours
+        from sentiment_lstm import finetune
+
+        model, vocab = finetune.MiniLMClassifier(cfg), None
+        data = finetune.encoded_splits(cfg, model.tokenizer)
+        smaller = "use --lora=true, or --save_weights=false (the run record's command re-creates the model)"
+    else:
+        keys = (
+            "val_size",
+            "seed",
+            "min_count",
+            "max_vocab",
+            "max_len",
+            "keep",
+            "train_subset",
+            "eval_subset",
+        )
+        data = sdata.prepare(**{k: getattr(cfg, k) for k in keys})
+        vocab = data["vocab"]
+        model = build(cfg, len(vocab))
+        smaller = "use a smaller --max_vocab, --embed or --hidden"
+    train_split, val_split = data["train"], data["val"]
+    size = sum(v.nbytes for v in model.weights().values())  # what --save_weights writes (minilm: the delta)
     if cfg.save_weights and size >= MAX_WEIGHTS_BYTES:
         raise UserError(
-            f"--save_weights: {model.num_params():,} float32 parameters make a {size / 2**20:.1f} MB file, over "
-            "the 10 MB limit for committed weights: use a smaller --max_vocab, --embed or --hidden"
+            f"--save_weights: {size // 4:,} float32 parameters make a {size / 2**20:.1f} MB file, over the 10 MB "
+            f"limit for committed weights: {smaller}"
         )
     data_rng = np.random.default_rng([cfg.seed, 1])  # the batches of both implementations
     steps_per_epoch = -(-len(train_split) // cfg.batch_size)
@@ -173,8 +209,13 @@ def train(cfg, out_dir=None, stop_at=None):
     fresh = dict(epoch=0, step=0, train_time=0.0, train_tokens=0, best_val_acc=-1.0, best_epoch=0)
     state = run.resume(model, [data_rng], **fresh)
     if state["epoch"] == 0:
+        if vocab is None:
+            cut = np.mean([n == cfg.max_len for n in train_split.lengths])
+            words = f"{size // 4:,} trained, {torch.get_num_threads()} threads; {cut:.0%} of the reviews cut to {cfg.max_len} positions"
+        else:
+            words = f"vocabulary {len(vocab):,}"
         run.say(
-            f"{cfg.run}: {cfg.impl} {model_name(cfg)}, {model.num_params():,} params, vocabulary {len(vocab):,}; "
+            f"{cfg.run}: {cfg.impl} {model_name(cfg)}, {model.num_params():,} params ({words}); "
             f"{len(train_split):,} training reviews ({steps_per_epoch} batches of {cfg.batch_size}), "
             f"{len(val_split):,} validation"
         )
@@ -200,7 +241,7 @@ def train(cfg, out_dir=None, stop_at=None):
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.1e}")
                 scalars = {"train/loss": stats["loss"], "train/lr": lr, "train/grad_norm": stats["grad_norm"]}
-                run.log(scalars, step)
+                run.log(scalars | {"train/tokens_per_s": state["train_tokens"] / state["train_time"]}, step)
         bar.close()
         if not seen:  # the budget ran out at the end of the previous epoch
             break
@@ -236,17 +277,40 @@ def train(cfg, out_dir=None, stop_at=None):
     metrics |= {"best_epoch": state["best_epoch"], "epochs_run": len(run.history["epoch"])}
     metrics |= {"steps": state["step"], "train_time_s": round(state["train_time"], 1)}
     metrics |= {"ms_per_step": round(1000 * state["train_time"] / max(1, state["step"]), 1)}
-    metrics |= {"train_tokens_per_s": round(state["train_tokens"] / max(1e-9, state["train_time"]))}
-    metrics |= {"test_size": len(data["test"]), "vocab_size": len(vocab)}
+    tokens_per_s = round(state["train_tokens"] / max(1e-9, state["train_time"]))
+    metrics |= {"test_size": len(data["test"])}
+    if vocab is None:  # minilm: tokens are WordPiece positions, [CLS] and [SEP] included
+        metrics |= {"tokens_per_s": tokens_per_s, "max_len": cfg.max_len, "threads": torch.get_num_threads()}
+        metrics |= {"trainable_params": model.num_trainable()}
+    else:
+        metrics |= {"train_tokens_per_s": tokens_per_s, "vocab_size": len(vocab)}
     if cfg.save_weights:  # .npz {weights, meta}, .pt {"model": weights, "meta"}: what predicting needs
-        meta = {"impl": cfg.impl, "run": cfg.run, "model": model_name(cfg), "kind": cfg.model, "vocab": vocab}
-        meta |= {"config": model.net.config, "max_len": cfg.max_len, "keep": cfg.keep, "test_acc": test_acc}
+        if vocab is None:  # the delta and what finetune.load_finetuned needs beside it
+            meta = finetune.delta_meta(cfg, model_name(cfg), test_acc)
+        else:
+            meta = {
+                "impl": cfg.impl,
+                "run": cfg.run,
+                "model": model_name(cfg),
+                "kind": cfg.model,
+                "vocab": vocab,
+            }
+            meta |= {
+                "config": model.net.config,
+                "max_len": cfg.max_len,
+                "keep": cfg.keep,
+                "test_acc": test_acc,
+            }
         weights, meta = model.weights(), json.dumps(meta)
         run.save_weights(
             {**weights, "meta": meta} if cfg.impl == "numpy" else {"model": weights, "meta": meta}
         )
-    path = run.finish(model, model_name=model_name(cfg), dataset="imdb", metrics=metrics, notes=NOTES)
-    run.say(f"{cfg.run}: test accuracy {test_acc:.4f} ({state['train_time']:.0f} s training) -> {path}")
+    notes = finetune.NOTES if vocab is None else NOTES
+    path = run.finish(model, model_name=model_name(cfg), dataset="imdb", metrics=metrics, notes=notes)
+    run.say(
+        f"{cfg.run}: test accuracy {test_acc:.4f} ({state['train_time']:.0f} s training, {tokens_per_s:,} "
+        f"tokens/s) -> {path}"
+    )
     return model, path
 
 

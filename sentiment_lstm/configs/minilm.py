@@ -16,6 +16,8 @@
 # full fine-tune. max_minutes caps the training at 90 minutes either way.
 # Measured at the start of a real run (quiet Zen 4, 2 threads, the first 100 steps): 1.66 s/step, ~1,850
 # tokens/s, so ~39 min per epoch and ~78 min of training for the 2 epochs, ~90 min with evaluations.
+impl = "torch"
+model = "minilm"
 lora = True
 lora_r = 16
 lora_alpha = 32.0
@@ -26,10 +28,13 @@ batch_size = 16
 epochs = 2
 patience = 0
 lr = 1e-3
+min_lr = 0.0
 warmup_steps = 150
 weight_decay = 0.01
 grad_clip = 1.0
 precision = "bf16"
+eval_batch = 64
+group = "minilm"
 threads = 2
 max_minutes = 90.0
 save_weights = True

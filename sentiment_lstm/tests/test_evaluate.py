@@ -89,20 +89,22 @@ def test_kind_of_a_weights_file(tmp_path):
 
 
 def test_a_fine_tuned_minilm_reproduces_its_record(tmp_path, capsys):
-    """The MiniLM hook end to end: a tiny LoRA fine-tune (finetune.py) saved, re-scored by evaluate.py."""
+    """The MiniLM hook end to end: a tiny LoRA fine-tune (train.py --model=minilm) saved, re-scored by
+    evaluate.py."""
     pytest.importorskip("transformers")
     pytest.importorskip("peft")
     from sentiment_lstm import finetune
+    from sentiment_lstm import train as T
     from shared.cli import UserError
 
     try:
         finetune.model_dir()
     except UserError as e:
         pytest.skip(str(e))
-    cfg = finetune.Config(run="fast-minilm", max_len=32, train_subset=32, eval_subset=32, epochs=1,
-                          batch_size=16, warmup_steps=1, lora_r=2, threads=1, progress=False, save_weights=True,
-                          group="fast")  # fmt: skip
-    finetune.finetune(cfg, tmp_path)
+    cfg = T.Config(impl="torch", model="minilm", keep="both", run="fast-minilm", max_len=32, train_subset=32,
+                   eval_subset=32, epochs=1, batch_size=16, warmup_steps=1, lora_r=2, precision="bf16", threads=1,
+                   progress=False, save_weights=True, group="fast")  # fmt: skip
+    T.train(cfg, tmp_path)
     assert evaluate.main(["--threads=1"], tmp_path) == 0
     out = capsys.readouterr().out
     assert (

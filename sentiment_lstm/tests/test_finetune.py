@@ -1,4 +1,4 @@
-"""The MiniLM fine-tune: the pretrained model loads offline from the installed package, head + tail truncation
+"""The MiniLM fine-tune (train.py --model=minilm): the pretrained model loads offline from the installed package, head + tail truncation
 keeps the right ids, a few steps on real training reviews lower the loss, the saved LoRA delta re-creates the
 model exactly, attention weights come out per layer and head, and bad settings are one-line errors."""
 
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from sentiment_lstm import data as sdata
 from sentiment_lstm import finetune as ft
+from sentiment_lstm import train as T
 from sentiment_lstm.tests.test_data import imdb_or_skip
 from shared.cli import UserError, run_main
 from shared.threads import set_threads
@@ -17,10 +19,11 @@ from shared.threads import set_threads
 
 def tiny(**kw):
     base = dict(
-        max_len=64, train_subset=64, eval_subset=32, batch_size=8, epochs=1, patience=0, lr=2e-3,
-        warmup_steps=2, eval_batch=32, threads=1, progress=False, run="t",
+        impl="torch", model="minilm", keep="both", max_len=64, train_subset=64, eval_subset=32, batch_size=8,
+        epochs=1, patience=0, lr=2e-3, min_lr=0.0, warmup_steps=2, weight_decay=0.01, grad_clip=1.0,
+        precision="bf16", eval_batch=32, group="minilm", threads=1, progress=False, run="t",
     )  # fmt: skip
-    return ft.Config(**(base | kw))
+    return T.Config(**(base | kw))
 
 
 def test_minilm_loads_offline_from_the_installed_package():
@@ -52,17 +55,17 @@ def test_a_few_steps_lower_the_training_loss():
     """8 AdamW steps (LoRA, the pooler and the classifier) on 64 real training reviews, 64 positions."""
     imdb_or_skip()
     set_threads(1)  # as the runs below (Run sets cfg.threads)
-    cfg = ft.check(tiny())
+    cfg = T.check(tiny())
     model = ft.MiniLMClassifier(cfg)
     data = ft.encoded_splits(cfg, model.tokenizer)
     train = data["train"]
     assert len(train) == 64 and set(train.labels) == {0, 1} and train.lengths.max() == 64
     assert all(ids[0] == 101 and ids[-1] == 102 for ids in train.ids)
-    before, _ = ft.evaluate(model, train, 64)
+    before, _ = T.evaluate(model, train, 64)
     rng = np.random.default_rng(0)
-    for step, idx in enumerate(ft.sdata.bucketed_batches(train.lengths, 8, rng)):
+    for step, idx in enumerate(sdata.bucketed_batches(train.lengths, 8, rng)):
         model.train_step(*train.batch(idx), lr=2e-3 * min(1, (step + 1) / 2))
-    after, _ = ft.evaluate(model, train, 64)
+    after, _ = T.evaluate(model, train, 64)
     print(f"loss on the 64 reviews: {before:.4f} -> {after:.4f}")
     assert after < before - 0.02, (before, after)
     frozen = [n for n, p in model.net.named_parameters() if not p.requires_grad]
@@ -74,7 +77,7 @@ def saved(tmp_path_factory):
     """One short real run with the LoRA delta saved."""
     imdb_or_skip()
     out = tmp_path_factory.mktemp("runs")
-    model, path = ft.finetune(tiny(run="lora", save_weights=True), out)
+    model, path = T.train(tiny(run="lora", save_weights=True), out)
     return model, json.loads(path.read_text()), out / "checkpoints" / "lora.pt"
 
 
@@ -114,9 +117,9 @@ def test_resume_continues_exactly(tmp_path):
     """2 epochs straight == 1 epoch, a checkpoint, a new start from it, 1 more (dropout draws included)."""
     imdb_or_skip()
     kw = dict(train_subset=32, eval_subset=16, epochs=2)
-    straight, _ = ft.finetune(tiny(run="straight", **kw), tmp_path)
-    _, none = ft.finetune(tiny(run="resumed", **kw), tmp_path, stop_at=1)
-    resumed, path = ft.finetune(tiny(run="resumed", **kw), tmp_path)
+    straight, _ = T.train(tiny(run="straight", **kw), tmp_path)
+    _, none = T.train(tiny(run="resumed", **kw), tmp_path, stop_at=1)
+    resumed, path = T.train(tiny(run="resumed", **kw), tmp_path)
     assert none is None
     a, b = straight.weights(), resumed.weights()
     assert a.keys() == b.keys()
@@ -130,7 +133,7 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_full_fine_tuning_weights_are_refused(tmp_path):
     with pytest.raises(UserError, match="over the 10 MB limit"):
-        ft.finetune(tiny(lora=False, save_weights=True), tmp_path)
+        T.train(tiny(lora=False, save_weights=True), tmp_path)
 
 
 def test_a_missing_package_names_the_fix(monkeypatch):
@@ -154,6 +157,6 @@ def test_a_missing_package_names_the_fix(monkeypatch):
 )
 def test_bad_settings_are_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
-        run_main(ft.main, argv)
+        run_main(T.main, ["--model=minilm", "--impl=torch", *argv])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
