@@ -14,7 +14,8 @@ export PYTHONPATH := $(CURDIR)
 	$(addprefix eval-,$(PROJECTS)) $(addprefix bench-,$(PROJECTS)) study-mlp_mnist diagnose-mlp_mnist study-char_rnn char_rnn-numpy char_rnn-torch \
 	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch \
 	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION) sentiment_lstm-numpy sentiment_lstm-torch \
-	study-sentiment_lstm vae_gan-classifier-gan vae_gan-vae-dcgan
+	study-sentiment_lstm vae_gan-vaes-gan vae_gan-dcgan-gan study-vae_gan \
+	vae_gan-study-a vae_gan-study-b
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -219,8 +220,8 @@ $(ABLATION): ablation-%:
 VAEGAN := $(PY) -m vae_gan.train
 VAEGAN_FAST := $(VAEGAN) --train_subset=6000 --eval_subset=2000 --epochs=2 --fid_samples=2000 --group=fast \
 	--save_weights=false --threads=1 --progress=false
-# Two cores, one thread each. One lane: the classifier (the GANs' class histograms and FIDs read it), then the
-# NumPy MLP GAN and its PyTorch twin; the other: the VAE twins, then DCGAN once the classifier is there.
+# The classifier first, on both cores (every FID and class histogram reads its weights); then two lanes of one
+# thread each: the VAE twins and the NumPy MLP GAN; DCGAN and the MLP GAN's PyTorch twin.
 vae_gan: setup ## MNIST: VAEs and GANs in NumPy and PyTorch, the classifier, FIDs, then REPORT.md (not timed yet; FAST=1: a few min)
 ifeq ($(FAST),1)
 	$(VAEGAN_FAST) --config=vae_gan/configs/vae.py --impl=numpy --run=fast-numpy-vae
@@ -228,21 +229,41 @@ ifeq ($(FAST),1)
 	$(VAEGAN_FAST) --config=vae_gan/configs/gan.py --impl=numpy --run=fast-numpy-gan
 	$(VAEGAN_FAST) --config=vae_gan/configs/dcgan.py --run=fast-dcgan
 else
-	$(MAKE) -j2 --no-print-directory vae_gan-classifier-gan vae_gan-vae-dcgan
+	$(PY) -m vae_gan.classifier --save_weights --threads=2 --progress=false
+	$(MAKE) -j2 --no-print-directory vae_gan-vaes-gan vae_gan-dcgan-gan
 endif
 	$(PY) -m vae_gan.figures
 	$(PY) -m shared.report vae_gan --readme
 
-vae_gan-classifier-gan:
-	$(PY) -m vae_gan.classifier --save_weights --threads=1 --progress=false
-	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=numpy --threads=1 --progress=false
-	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=torch --threads=1 --progress=false
-
-vae_gan-vae-dcgan:
+vae_gan-vaes-gan:
 	$(VAEGAN) --config=vae_gan/configs/vae.py --impl=numpy --threads=1 --progress=false
 	$(VAEGAN) --config=vae_gan/configs/vae.py --impl=torch --threads=1 --progress=false
-	@until [ -f vae_gan/checkpoints/mnist-cnn.pt ]; do sleep 10; done  # the classifier, from the other lane
+	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=numpy --threads=1 --progress=false
+
+vae_gan-dcgan-gan:
 	$(VAEGAN) --config=vae_gan/configs/dcgan.py --threads=1 --progress=false
+	$(VAEGAN) --config=vae_gan/configs/gan.py --impl=torch --threads=1 --progress=false
+
+# The GAN study: the MLP GAN (PyTorch twin of configs/gan.py, 30 epochs) with one setting changed per run, beside
+# the headline torch-gan-mlp-z64; then the importance-weighted test NLL of the binarised VAEs. Two lanes.
+GAN_STUDY := $(VAEGAN) --config=vae_gan/configs/gan.py --impl=torch --group=gan-study --save_weights=false \
+	--threads=1 --progress=false
+study-vae_gan: setup ## the GAN study (a failing run and its fix, label smoothing, lr and beta1, minimax loss), the binarised NLLs
+	$(MAKE) -j2 --no-print-directory vae_gan-study-a vae_gan-study-b
+	$(PY) -m vae_gan.figures
+	$(PY) -m shared.report vae_gan --readme
+
+vae_gan-study-a:
+	$(GAN_STUDY) --lr=1e-3 --beta1=0.9 --run=gan-study-lr1e-3-beta0.9
+	$(GAN_STUDY) --lr=1e-3 --run=gan-study-lr1e-3
+	$(GAN_STUDY) --g_loss=minimax --run=gan-study-minimax
+	$(VAEGAN) --config=vae_gan/configs/vae_binarized.py --threads=1 --progress=false
+
+vae_gan-study-b:
+	$(GAN_STUDY) --beta1=0.9 --run=gan-study-beta0.9
+	$(GAN_STUDY) --real_label=0.9 --run=gan-study-smooth0.9
+	$(GAN_STUDY) --lr=2e-3 --run=gan-study-lr2e-3
+	$(VAEGAN) --config=vae_gan/configs/convvae_binarized.py --threads=1 --progress=false
 
 $(filter-out $(BUILT) vae_gan,$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1

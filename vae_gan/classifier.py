@@ -57,6 +57,9 @@ class Config:
     val_size: int = 5000  # held out of the 60,000 training images (seeded), before any --train_subset
     train_subset: int = 0  # train on only this many of the remaining images (0 = all); for quick looks
     test_subset: int = 0  # evaluate on only the first this many test images (0 = all); for quick looks
+    floor_samples: int = (
+        10000  # the FID floor: this many seeded training images against the test set (0: none)
+    )
     seed: int = 0
     threads: int = 0  # torch threads; 0 = torch's choice, one per core
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | mps
@@ -211,6 +214,17 @@ def train(cfg, out_dir=None):
     test_loss, test_acc = evaluate(net, x_test, y_test)
     metrics = {"test_acc": test_acc, "test_loss": test_loss, "val_acc": run.history["val_acc"][-1]}
     metrics |= {"train_acc_last_epoch": run.history["train_acc"][-1], "test_size": len(y_test)}
+    if cfg.floor_samples:  # real against real: the FID a perfect generator would score at this sample size
+        from vae_gan import quality
+
+        pick = torch.from_numpy(
+            np.random.default_rng([cfg.seed, 2]).permutation(len(x_train))[: cfg.floor_samples]
+        )
+        floor = quality.fid(to_inputs(x_train[pick.to(device)]), to_inputs(x_test), net.eval())
+        metrics |= {"fid_train_vs_test": floor, "floor_samples": min(cfg.floor_samples, len(x_train))}
+        run.say(
+            f"{cfg.run}: FID of {metrics['floor_samples']:,} training images against the test set {floor:.3f}"
+        )
     if cfg.save_weights:
         run.save_weights(model.weights())
     path = run.finish(model, model_name="mnist-cnn-c32c32-c64c64-d128", dataset="mnist", metrics=metrics)

@@ -57,7 +57,7 @@ def measure(weights_path, record):
     from vae_gan import quality
     from vae_gan.classifier import load_classifier
 
-    samples = T.gan_samples(model, cfg.fid_samples, cfg.latent, cfg.seed)
+    samples = T.samples(model, cfg.fid_samples, cfg.latent, cfg.seed)
     return quality.fid(samples, (x_test.reshape(-1, 28, 28) + 1.0) / 2.0, load_classifier())
 
 

@@ -10,6 +10,8 @@ absent). Sample grids use fixed seeds, so rerunning draws the same digits.
     gan_balance_<run>.png   a GAN's losses by epoch
     gan_d_of_x_<run>.png    its mean D(x) and D(G(z)) by epoch
     gan_classes_<run>.png   the class histogram of its samples by epoch (mode collapse: drifting from uniform)
+    gan_study.png           the GAN study's runs: D(G(z)) and the class histogram's KL from uniform, by epoch
+    quality.md              every FID in the records beside the real-vs-real floor (REPORT.md includes it)
 """
 
 import dataclasses
@@ -131,7 +133,7 @@ def interpolations(records, pairs=((3, 2), (1, 0), (4, 7), (8, 5)), steps=10):
 
 
 def gan_figures(records):
-    for record in (r for r in records if not is_vae(r)):
+    for record in (r for r in records if not is_vae(r) and r.get("group") == "gan"):
         h, run = record["history"], record["run"]
         plots.line_plot({"D loss": (h["epoch"], h["train_d_loss"]), "G loss": (h["epoch"], h["train_g_loss"])},
                         RESULTS / f"gan_balance_{run}.png", "epoch", "mean loss over the epoch", title=run)  # fmt: skip
@@ -150,13 +152,62 @@ def gan_figures(records):
                           [str(e) for e in h["epoch"]], title=f"{run}: share of samples per class, by epoch")  # fmt: skip
 
 
+def gan_study(records, baseline="torch-gan-mlp-z64"):
+    runs = [r for r in records if r["run"] == baseline] + [
+        r for r in records if r.get("group") == "gan-study"
+    ]
+    if len(runs) < 2:
+        print("gan_study.png skipped: no GAN study records")
+        return
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for r in runs:
+        h = r["history"]
+        label = f"{r['run']} (FID {r['metrics'].get('fid', float('nan')):.1f})"
+        style = dict(lw=2.5, color="black") if r["run"] == baseline else dict(lw=1.3)
+        left.plot(h["epoch"], h["train_d_fake"], label=label, **style)
+        right.plot(h["epoch"], h["class_uniformity"], label=label, **style)
+    left.axhline(0.5, color="gray", ls=":", lw=1)
+    left.set(
+        xlabel="epoch",
+        ylabel="mean D(G(z)) over the epoch's D steps",
+        title="D/G balance (1/2: D cannot tell)",
+    )
+    right.set(xlabel="epoch", ylabel="KL(class histogram || uniform), nats", yscale="log", title=
+              "mode collapse: 2,000 samples by the classifier (log 10 = 2.30: one class)")  # fmt: skip
+    right.axhline(np.log(10), color="gray", ls=":", lw=1)
+    right.legend(fontsize=7, loc="upper right")
+    plots.save_figure(fig, RESULTS / "gan_study.png")
+
+
+def quality_table(records):
+    """results/quality.md: the FID and class balance of every run that measured them, best first, under the floor
+    that real images score against the test set (the classifier's record)."""
+    scored = sorted((r for r in records if "fid" in r["metrics"]), key=lambda r: r["metrics"]["fid"])
+    floor = next((r for r in records if "fid_train_vs_test" in r["metrics"]), None)
+    lines = ["| run | model | FID vs the 10,000 test images | KL(classes of the samples \\|\\| uniform), nats |",
+             "|---|---|---|---|"]  # fmt: skip
+    if floor:
+        m = floor["metrics"]
+        lines.append(f"| real images (`{floor['run']}` record) | {m['floor_samples']:,} training images | "
+                     f"{m['fid_train_vs_test']:.2f} (the floor) | – |")  # fmt: skip
+    for r in scored:
+        m = r["metrics"]
+        lines.append(f"| `{r['run']}` | {r['model']} | {m['fid']:.2f} ({m['fid_samples']:,} samples) | "
+                     f"{m['class_uniformity']:.3f} |")  # fmt: skip
+    (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv):
+    quality_table(committed_records("vae_gan"))
     records = [r for r in committed_records("vae_gan") if not r["model"].startswith("mnist-cnn")]
     vae_curves(records)
     sample_grids(records)
     latent_2d(records)
     interpolations(records)
     gan_figures(records)
+    gan_study(records)
 
 
 if __name__ == "__main__":

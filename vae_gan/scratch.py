@@ -252,11 +252,16 @@ class GAN:
         d_real, d_fake = float(sigmoid(logits[:n]).mean()), float(sigmoid(logits[n:]).mean())
         return {"d_loss": loss_real + loss_fake, "d_real": d_real, "d_fake": d_fake}
 
-    def g_step(self, z):
-        """The generator's non-saturating loss -log D(G(z)) and its gradients in G's grads: back through D
-        (whose grads this also overwrites; only G's optimizer steps after it). Returns {"g_loss", "d_fake_g"}."""
+    def g_step(self, z, minimax=False):
+        """The generator's non-saturating loss -log D(G(z)) (or, minimax=True, the saturating log(1 - D(G(z))) of
+        the original minimax game) and its gradients in G's grads: back through D (whose grads this also
+        overwrites; only G's optimizer steps after it). Returns {"g_loss", "d_fake_g"}."""
         logits = self.D.forward(self.G.forward(z))
-        loss, dlogits = bce_with_logits(logits, 1.0)
+        if minimax:  # log(1 - D) = -softplus(d): minus the BCE against 0, gradient -sigmoid(d) / n
+            loss, dlogits = bce_with_logits(logits, 0.0)
+            loss, dlogits = -loss, -dlogits
+        else:
+            loss, dlogits = bce_with_logits(logits, 1.0)
         dfake = self.D.backward(dlogits, need_dx=True)  # d loss / d G(z), (N, 784)
         self.G.backward(dfake)
         return {"g_loss": loss, "d_fake_g": float(sigmoid(logits).mean())}

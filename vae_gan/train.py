@@ -40,7 +40,8 @@ TEST_SEED, SAMPLE_SEED, EPS_SEED, HISTOGRAM_SAMPLES = 3, 4, 6, 2000  # keys of s
 NOTES = {
     "vae": "test_loss: the negative ELBO in nats per test image (summed BCE + KL, one seeded sample of z per "
     "image), of the last epoch's weights; on continuous pixels a training objective, not a bound on a likelihood; "
-    "test_nll (binarised runs): the importance-weighted estimate of -log p(x) with nll_k samples per image",
+    "test_nll (binarised runs): the importance-weighted estimate of -log p(x) with nll_k samples per image "
+    "(of nll_images test images); fid: as the GANs', of the decoded means of fid_samples seeded z ~ N(0, I)",
     "gan": "fid: Frechet distance between fid_samples samples (seeded z) and the 10,000 test images on the "
     "features of the project's MNIST classifier (not Inception's: comparable within this project only)",
 }
@@ -63,9 +64,15 @@ class Config:
     real_label: float = (
         1.0  # GANs: the discriminator's target for real images (0.9: one-sided label smoothing)
     )
+    g_loss: str = (
+        "nonsaturating"  # GANs: nonsaturating (-log D(G(z))) | minimax (log(1 - D(G(z))), saturates)
+    )
     binarize: bool = False  # VAEs: dynamically binarised training images, a binarised test set
     nll_k: int = (
         0  # VAEs (binarised): importance samples for the final test NLL (Burda et al.: 5000; 0 = none)
+    )
+    nll_images: int = (
+        0  # VAEs: the NLL of the first this many test images (0 = all; a conv decoder is costly)
     )
     epochs: int = 10
     batch_size: int = 128
@@ -74,7 +81,7 @@ class Config:
     track_classes: bool = (
         True  # GANs: the class histogram of samples after every epoch (needs the classifier)
     )
-    fid_samples: int = 10000  # GANs: samples for the final FID (0 = none)
+    fid_samples: int = 10000  # samples for the final FID against the test set (0 = none)
     seed: int = 0
     threads: int = 0  # NumPy (BLAS) and torch threads; 0 = the libraries' choice, one per core
     device: str = "auto"  # torch only: auto | cpu | cuda | mps
@@ -85,7 +92,10 @@ class Config:
 
 
 def check(cfg):
-    check_choices(cfg, {"impl": ("numpy", "torch"), "model": VAES + GANS})
+    check_choices(
+        cfg,
+        {"impl": ("numpy", "torch"), "model": VAES + GANS, "g_loss": ("nonsaturating", "minimax")},
+    )
     if cfg.impl == "numpy" and cfg.model in TORCH_ONLY:
         raise UserError(f"--model={cfg.model} exists only in PyTorch: use --impl=torch")
     for name in ("latent", "hidden", "channels", "epochs", "batch_size"):
@@ -93,8 +103,8 @@ def check(cfg):
             raise UserError(f"--{name}={getattr(cfg, name)}: must be >= 1")
     if cfg.lr <= 0 or cfg.d_lr_scale <= 0 or not 0 <= cfg.beta1 < 1 or not 0 < cfg.real_label <= 1:
         raise UserError("need --lr > 0, --d_lr_scale > 0, 0 <= --beta1 < 1 and 0 < --real_label <= 1")
-    if min(cfg.train_subset, cfg.eval_subset, cfg.fid_samples, cfg.nll_k) < 0:
-        raise UserError("--train_subset, --eval_subset, --fid_samples and --nll_k must be >= 0")
+    if min(cfg.train_subset, cfg.eval_subset, cfg.fid_samples, cfg.nll_k, cfg.nll_images) < 0:
+        raise UserError("--train_subset, --eval_subset, --fid_samples, --nll_k and --nll_images must be >= 0")
     if cfg.nll_k and not (cfg.binarize and cfg.model in VAES):
         raise UserError(
             "--nll_k: the NLL is of binarised images under a VAE: add --binarize=true (VAEs only)"
@@ -163,12 +173,12 @@ def test_nll(model, x, k, seed, batch_size=100):
     ])))  # fmt: skip
 
 
-def gan_samples(model, n, latent, seed, batch_size=1000):
-    """n samples (N, 28, 28) in [0, 1] from seeded z."""
+def samples(model, n, latent, seed, batch_size=1000):
+    """n samples (N, 28, 28) in [0, 1] from seeded z ~ N(0, I): a GAN's G(z), a VAE's decoded mean
+    sigmoid(decoder(z)) (the Bernoulli means, as a VAE's samples are shown and scored)."""
     z = np.random.default_rng([seed, SAMPLE_SEED]).standard_normal((n, latent), dtype=np.float32)
-    return np.concatenate([model.sample(z[i : i + batch_size]) for i in range(0, n, batch_size)]).reshape(
-        -1, 28, 28
-    )
+    draw = model.decode if hasattr(model, "decode") else model.sample
+    return np.concatenate([draw(z[i : i + batch_size]) for i in range(0, n, batch_size)]).reshape(-1, 28, 28)
 
 
 def train(cfg, out_dir=None, stop_at=None):
@@ -179,7 +189,7 @@ def train(cfg, out_dir=None, stop_at=None):
     is_vae = cfg.model in VAES
     run = Run("vae_gan", cfg, out_dir)
     classifier = None
-    if not is_vae and (cfg.track_classes or cfg.fid_samples):
+    if cfg.fid_samples or (cfg.track_classes and not is_vae):
         from vae_gan import quality
         from vae_gan.classifier import load_classifier
 
@@ -224,7 +234,7 @@ def train(cfg, out_dir=None, stop_at=None):
             )
             if cfg.track_classes:
                 counts = quality.class_histogram(
-                    gan_samples(model, HISTOGRAM_SAMPLES, cfg.latent, cfg.seed), classifier
+                    samples(model, HISTOGRAM_SAMPLES, cfg.latent, cfg.seed), classifier
                 )
                 row |= {
                     "class_counts": [int(c) for c in counts],
@@ -246,13 +256,18 @@ def train(cfg, out_dir=None, stop_at=None):
     }
     metrics["epochs_run"] = len(run.history.get("epoch", []))
     if cfg.nll_k:
-        metrics |= {"test_nll": test_nll(model, x_test, cfg.nll_k, cfg.seed), "nll_k": cfg.nll_k}
-        run.say(f"{cfg.run}: test NLL {metrics['test_nll']:.2f} nats (k = {cfg.nll_k:,})")
-    if not is_vae and cfg.fid_samples:
-        samples = gan_samples(model, cfg.fid_samples, cfg.latent, cfg.seed)
-        real = (x_test.reshape(-1, 28, 28) + 1.0) / 2.0
-        metrics["fid"] = quality.fid(samples, real, classifier)
-        counts = quality.class_histogram(samples, classifier)
+        scored = x_test[: cfg.nll_images or len(x_test)]
+        metrics |= {"test_nll": test_nll(model, scored, cfg.nll_k, cfg.seed), "nll_k": cfg.nll_k}
+        metrics["nll_images"] = len(scored)
+        run.say(
+            f"{cfg.run}: test NLL {metrics['test_nll']:.2f} nats (k = {cfg.nll_k:,}, {len(scored):,} images)"
+        )
+    if cfg.fid_samples:
+        fakes = samples(model, cfg.fid_samples, cfg.latent, cfg.seed)
+        real = x_test.reshape(-1, 28, 28)
+        real = real if is_vae else (real + 1.0) / 2.0  # the test images in [0, 1] (binarised for --binarize)
+        metrics["fid"] = quality.fid(fakes, real, classifier)
+        counts = quality.class_histogram(fakes, classifier)
         metrics |= {"class_uniformity": quality.uniformity(counts), "fid_samples": cfg.fid_samples}
         run.say(f"{cfg.run}: FID {metrics['fid']:.2f} over {cfg.fid_samples:,} samples")
     if cfg.save_weights:

@@ -192,6 +192,7 @@ class NumpyGAN(TwoOptimizers, NumpyAdapter):
         self.opt_g = optim.Adam(self.net.g_layers(), cfg.lr, betas=betas)
         self.opt_d = optim.Adam(self.net.d_layers(), cfg.lr, betas=betas)
         self.d_lr_scale, self.real_label = cfg.d_lr_scale, cfg.real_label
+        self.minimax = cfg.g_loss == "minimax"
         self.rng = np.random.default_rng([cfg.seed, 2])  # z
         self.generators = [self.rng]
         self.latent = cfg.latent
@@ -206,7 +207,7 @@ class NumpyGAN(TwoOptimizers, NumpyAdapter):
         z = self.rng.standard_normal((len(x), self.latent), dtype=np.float32)
         d = self.net.d_step(x, z, self.real_label)
         self.opt_d.step()
-        g = self.net.g_step(z)
+        g = self.net.g_step(z, minimax=self.minimax)
         self.opt_g.step()
         return d | g
 
@@ -235,6 +236,7 @@ class TorchGAN(TwoOptimizers, TorchAdapter):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.d_lr_scale, self.real_label = cfg.d_lr_scale, cfg.real_label
+        self.minimax = cfg.g_loss == "minimax"
         self.rng = np.random.default_rng([cfg.seed, 2])
         self.generators = [self.rng]
         self.latent = cfg.latent
@@ -258,9 +260,12 @@ class TorchGAN(TwoOptimizers, TorchAdapter):
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
-        # G: the non-saturating loss -log D(G(z)) through the updated D
+        # G: the non-saturating loss -log D(G(z)) (or the minimax log(1 - D(G(z)))) through the updated D
         logits_g = self.D(fake)
-        g_loss = bce(logits_g, torch.ones_like(logits_g))
+        if self.minimax:
+            g_loss = -bce(logits_g, torch.zeros_like(logits_g))
+        else:
+            g_loss = bce(logits_g, torch.ones_like(logits_g))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

@@ -9,3 +9,4 @@ beta1 = 0.5
 batch_size = 128
 epochs = 10
 save_weights = True
+group = "gan"  # their own table in REPORT.md

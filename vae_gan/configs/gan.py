@@ -7,3 +7,4 @@ beta1 = 0.5
 batch_size = 128
 epochs = 30
 save_weights = True
+group = "gan"  # their own table in REPORT.md

@@ -12,3 +12,4 @@ epochs = 50
 nll_k = 5000
 group = "nll"
 save_weights = True
+fid_samples = 0  # FID is measured on the continuous-pixel runs

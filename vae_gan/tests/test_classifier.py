@@ -26,6 +26,8 @@ def test_a_short_run_learns_and_its_saved_weights_load_back(mnist, tmp_path):
     assert record["history"]["epoch"] == [1, 2]
     assert record["history"]["train_loss"][1] < record["history"]["train_loss"][0]
     assert 0.6 < record["metrics"]["test_acc"] <= 1  # after 20 steps of 64 images; chance is 0.1
+    # the real-vs-real floor: every training image of the slice (640 < floor_samples) against the 500 test images
+    assert record["metrics"]["floor_samples"] == 640 and 0 < record["metrics"]["fid_train_vs_test"] < 50
 
     loaded = C.load_classifier(tmp_path / "checkpoints" / "mnist-cnn-t.pt")
     assert not loaded.training

@@ -49,8 +49,10 @@ def _gan_cfg(**overrides):
     return check(dataclasses.replace(Config(), **(base | overrides), device="cpu"))
 
 
-def test_gan_gradients_match_autograd(mnist):
-    """D's loss in D's weights (real target 0.9), and G's non-saturating loss in G's weights through D."""
+@pytest.mark.parametrize("minimax", [False, True])
+def test_gan_gradients_match_autograd(mnist, minimax):
+    """D's loss in D's weights (real target 0.9), and G's loss (non-saturating, or the minimax
+    log(1 - D(G(z)))) in G's weights through D."""
     x = _images(mnist, 8, "signed")
     z = np.random.default_rng(1).standard_normal((8, 16))
     ours = scratch.GAN(latent=16, g_hidden=(32, 64), d_hidden=(64, 32), seed=0, dtype=np.float64)
@@ -73,9 +75,9 @@ def test_gan_gradients_match_autograd(mnist):
         _close(layer.grads["b"], db, 1e-10)
 
     G.zero_grad()
-    g = ours.g_step(z)
+    g = ours.g_step(z, minimax)
     logits = D(G(zt))
-    g_loss = bce(logits, torch.ones_like(logits))
+    g_loss = -bce(logits, torch.zeros_like(logits)) if minimax else bce(logits, torch.ones_like(logits))
     g_loss.backward()
     assert g["g_loss"] == pytest.approx(g_loss.item(), rel=1e-12)
     for layer, (dw, db) in zip(ours.g_layers(), twin.torch_grads_as_numpy(twin.torch_linears(G))):
@@ -87,11 +89,12 @@ def _updates(before, after):
     return [a - b for pair_b, pair_a in zip(before, after) for b, a in zip(pair_b, pair_a)]
 
 
-def test_four_gan_training_steps_equal_the_torch_twin(mnist):
+@pytest.mark.parametrize("g_loss", ["nonsaturating", "minimax"])
+def test_four_gan_training_steps_equal_the_torch_twin(mnist, g_loss):
     """The adapters' train_step: the same z from the same seed, D's Adam step, then G's against the updated D.
     After the first step Adam's update depends on its betas and on the gradients' scale (at step 1 it is
     ~lr * sign(g)), so four steps on four batches compare the updates themselves, not just their signs."""
-    cfg = _gan_cfg(real_label=0.9)
+    cfg = _gan_cfg(real_label=0.9, g_loss=g_loss)
     x = _images(mnist, 4 * 32, "signed").astype(np.float32)
     ours, theirs = twin.NumpyGAN(cfg), twin.TorchGAN(cfg)
     layers = ours.net.g_layers() + ours.net.d_layers()

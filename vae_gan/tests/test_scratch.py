@@ -109,7 +109,8 @@ def test_vae_with_eps_zero_decodes_the_mean():
     assert out["kl"] == scratch.gaussian_kl(mu, out["logvar"])[0]  # the KL does not depend on the sample
 
 
-def test_gan_backward_through_d_into_g():
+@pytest.mark.parametrize("minimax", [False, True])
+def test_gan_backward_through_d_into_g(minimax):
     gan = scratch.GAN(latent=4, g_hidden=(6,), d_hidden=(5,), seed=0, dtype=np.float64, pixels=12)
     rng = np.random.default_rng(7)
     x, z = np.tanh(rng.standard_normal((3, 12))), rng.standard_normal((3, 4))
@@ -119,11 +120,13 @@ def test_gan_backward_through_d_into_g():
     for i, name, layer in _params(gan.d_layers()):
         numeric = numerical_gradient(lambda: gan.d_step(x, z, 0.9)["d_loss"], layer.params[name], GAN_EPSILON)
         assert rel_error(analytic[i, name], numeric) < TOL, f"D layer {i} {name}"
-    # the generator's loss in G's weights, through D
-    gan.g_step(z)
+    # the generator's loss (non-saturating, or minimax's log(1 - D(G(z)))) in G's weights, through D
+    gan.g_step(z, minimax)
     analytic = {(i, name): layer.grads[name].copy() for i, name, layer in _params(gan.g_layers())}
     for i, name, layer in _params(gan.g_layers()):
-        numeric = numerical_gradient(lambda: gan.g_step(z)["g_loss"], layer.params[name], GAN_EPSILON)
+        numeric = numerical_gradient(
+            lambda: gan.g_step(z, minimax)["g_loss"], layer.params[name], GAN_EPSILON
+        )
         assert rel_error(analytic[i, name], numeric) < TOL, f"G layer {i} {name}"
 
 

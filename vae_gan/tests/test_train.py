@@ -107,6 +107,14 @@ def test_a_vae_run_writes_its_record_and_weights(mnist, tmp_path):
     assert (tmp_path / "checkpoints" / "v.npz").exists()
 
 
+def test_a_vae_run_scores_the_fid_and_classes_of_its_decoded_means(mnist, tmp_path):
+    """--fid_samples for a VAE: its samples are sigmoid(decoder(z)), scored on the committed classifier."""
+    _, path = T.train(tiny(run="vf", hidden=32, fid_samples=300), out_dir=tmp_path)
+    metrics = json.loads(path.read_text())["metrics"]
+    assert metrics["fid_samples"] == 300 and metrics["fid"] > 0
+    assert 0 <= metrics["class_uniformity"] <= np.log(10)
+
+
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(mnist, tmp_path, monkeypatch):
     cfg = tiny(run="nan", hidden=32)
     T.train(cfg, out_dir=tmp_path, stop_at=1)  # epoch 1 of 2 checkpointed: 10 steps of 64
@@ -131,6 +139,8 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(mnist, tmp_path,
         (dict(model="wgan"), "--model=wgan: choose one of"),
         (dict(real_label=1.5), "0 < --real_label <= 1"),
         (dict(latent=0), "--latent=0: must be >= 1"),
+        (dict(nll_images=-1), "--nll_images must be >= 0"),
+        (dict(model="gan", g_loss="wasserstein"), "--g_loss=wasserstein: choose one of"),
     ],
 )
 def test_bad_flags_are_one_line(flags, message):
