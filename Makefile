@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROJECTS := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
-BUILT := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan
+BUILT := mlp_mnist cnn_cifar char_rnn sentiment_lstm nanogpt vae_gan resnet_repro
 FAST ?= 0
 export PYTHONPATH := $(CURDIR)
 
@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)
 	study-cnn_cifar cnn_cifar-numpy cnn_cifar-torch nanogpt-numpy nanogpt-torch \
 	study-nanogpt nanogpt-hour nanogpt-lstm-beside $(ABLATION) sentiment_lstm-numpy sentiment_lstm-torch \
 	study-sentiment_lstm vae_gan-vaes-gan vae_gan-dcgan-gan study-vae_gan \
-	vae_gan-study-a vae_gan-study-b
+	vae_gan-study-a vae_gan-study-b resnet_repro-numpy resnet_repro-torch study-resnet_repro
 
 help: ## list the targets
 	@grep -hE '^[$$()a-zA-Z_%, -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\(addprefix ([a-z]+-).*## /\1<project>\t/; s/:[^#]*## /\t/' \
@@ -264,6 +264,45 @@ vae_gan-study-b:
 	$(GAN_STUDY) --real_label=0.9 --run=gan-study-smooth0.9
 	$(GAN_STUDY) --lr=2e-3 --run=gan-study-lr2e-3
 	$(VAEGAN) --config=vae_gan/configs/convvae_binarized.py --threads=1 --progress=false
+
+RESNET := $(PY) -m resnet_repro.train
+# ResNet-20 on the paper's recipe with a schedule 8/3 shorter (configs/resnet20_short.py), on both cores; then the
+# NumPy ResNet-8 and its PyTorch twin side by side, one thread each.
+resnet_repro: setup ## CIFAR-10 ResNets: ResNet-20 on a shortened paper schedule, the NumPy/PyTorch ResNet-8 twins, REPORT.md (not timed yet; FAST=1: ~4 min)
+ifeq ($(FAST),1)
+	$(RESNET) --config=resnet_repro/configs/fast.py --threads=2 --progress=false
+	$(RESNET) --config=resnet_repro/configs/resnet8_twins.py --impl=numpy --run=fast-numpy-resnet8 --group=fast \
+		--iterations=180 --milestones=120 --eval_every=60 --val_size=1000 --test_subset=2000 --save_weights=false \
+		--threads=2 --progress=false
+else
+	$(RESNET) --config=resnet_repro/configs/paper.py --config=resnet_repro/configs/resnet20_short.py --threads=2 \
+		--progress=false
+	$(MAKE) -j2 --no-print-directory resnet_repro-numpy resnet_repro-torch
+endif
+	$(PY) -m resnet_repro.figures
+	$(PY) -m shared.report resnet_repro --readme
+
+resnet_repro-numpy:
+	$(RESNET) --config=resnet_repro/configs/resnet8_twins.py --impl=numpy --run=numpy-resnet8 --threads=1 --progress=false
+
+resnet_repro-torch:
+	$(RESNET) --config=resnet_repro/configs/resnet8_twins.py --impl=torch --run=torch-resnet8 --threads=1 --progress=false
+
+PAPER := $(RESNET) --config=resnet_repro/configs/paper.py --bf16=true --threads=2 --progress=false
+FIG6 := $(RESNET) --config=resnet_repro/configs/figure6.py --threads=2 --progress=false
+# Hours on a 2-core CPU: every run checkpoints every 2,000 iterations and resumes when its command is rerun.
+study-resnet_repro: setup ## Table 6 (the paper's recipe at each depth) and Figure 6 (16k iterations); hours, resumable
+	$(PAPER)
+	$(PAPER) --depth=32 --run=resnet32
+	$(PAPER) --depth=44 --run=resnet44
+	$(PAPER) --depth=56 --run=resnet56
+	$(PAPER) --config=resnet_repro/configs/resnet110.py
+	$(FIG6) --depth=20 --plain=true --run=fig6-plain20
+	$(FIG6) --depth=56 --plain=true --run=fig6-plain56
+	$(FIG6) --depth=20 --run=fig6-resnet20
+	$(FIG6) --depth=56 --run=fig6-resnet56
+	$(PY) -m resnet_repro.figures
+	$(PY) -m shared.report resnet_repro --readme
 
 $(filter-out $(BUILT),$(PROJECTS)):
 	@echo "$@: not built yet; its issue is open. Built so far: $(BUILT)"; exit 1

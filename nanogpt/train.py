@@ -47,7 +47,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.distributed as dist
 
 from nanogpt.twin import build, gpt_fields
@@ -55,8 +54,7 @@ from shared import optim
 from shared.cli import UserError, check_finite, run_main
 from shared.config import parse_config
 from shared.nn import log_softmax
-from shared.run import Run
-from shared.seeding import pick_device
+from shared.run import Run, train_under_torchrun
 from shared.text import shakespeare_splits
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -369,19 +367,7 @@ def main(argv):
     out_dir = os.environ.get("REPRO_OUT_DIR")
     if "WORLD_SIZE" not in os.environ or cfg.impl == "numpy":
         return train(cfg, out_dir)
-    # torchrun: join its process group (nanoGPT's DDP, even for one process), one GPU per process by LOCAL_RANK
-    cuda = pick_device(cfg.device).type == "cuda"
-    if cuda:
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    dist.init_process_group(backend="nccl" if cuda else "gloo")
-    try:
-        result = train(cfg, out_dir)
-        # every process waits here until rank 0 has scored the split and written the record: a process that tears
-        # the gloo group down while another still uses it can abort ("terminate called without an active exception")
-        dist.barrier()
-        return result
-    finally:
-        dist.destroy_process_group()
+    return train_under_torchrun(train, cfg, out_dir)  # nanoGPT's DDP, even for one process
 
 
 if __name__ == "__main__":

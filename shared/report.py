@@ -43,6 +43,7 @@ TWINS = {
     "sentiment_lstm": ("numpy-lstm-mean-e96-h128", "torch-lstm-mean-e96-h128"),
     "nanogpt": ("numpy-gpt-4x128", "torch-gpt-4x128"),
     "vae_gan": ("numpy-vae-400-z20", "torch-vae-400-z20"),
+    "resnet_repro": ("numpy-resnet8", "torch-resnet8"),
 }
 # Each project's best result, whatever its recipe.
 BEST = {
@@ -51,6 +52,7 @@ BEST = {
     "char_rnn": "torch-lstm-2x384",
     "sentiment_lstm": "torch-bilstm-meanmax-e96-h128x1",
     "nanogpt": "gpt-6x160-rotary-hour",
+    "resnet_repro": "resnet20",
 }
 # Config settings that say how a run was carried out, not what it computed: twins may differ in these.
 RUN_PLUMBING = ("run", "impl", "device", "threads", "resume", "progress", "save_weights", "out_dir")

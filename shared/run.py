@@ -63,6 +63,28 @@ def rank():
     return int(os.environ.get("RANK", "0"))
 
 
+def train_under_torchrun(train, cfg, out_dir=None):
+    """train(cfg, out_dir) in torchrun's process group: gloo on CPUs, nccl on CUDA with one GPU per process (by
+    LOCAL_RANK). Every process waits at a barrier once its training is over: a process that tears the group down
+    while another still uses it (rank 0 scoring and writing the record) can abort the other ("terminate called
+    without an active exception")."""
+    import torch
+    import torch.distributed as dist
+
+    from shared.seeding import pick_device
+
+    cuda = pick_device(getattr(cfg, "device", "auto")).type == "cuda"
+    if cuda:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    try:
+        result = train(cfg, out_dir)
+        dist.barrier()
+        return result
+    finally:
+        dist.destroy_process_group()
+
+
 def _unflatten(flat):
     """npz files are flat: {"model/w1": a, "meta": m} -> {"model": {"w1": a}, "meta": m}."""
     sections = {}
