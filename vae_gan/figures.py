@@ -11,6 +11,7 @@ absent). Sample grids use fixed seeds, so rerunning draws the same digits.
     gan_d_of_x_<run>.png    its mean D(x) and D(G(z)) by epoch
     gan_classes_<run>.png   the class histogram of its samples by epoch (mode collapse: drifting from uniform)
     gan_study.png           the GAN study's runs: D(G(z)) and the class histogram's KL from uniform, by epoch
+    gan_study.md            the study's table: what each run changed, its FID, class balance, D(x), D(G(z))
     quality.md              every FID in the records beside the real-vs-real floor (REPORT.md includes it)
 """
 
@@ -152,6 +153,23 @@ def gan_figures(records):
                           [str(e) for e in h["epoch"]], title=f"{run}: share of samples per class, by epoch")  # fmt: skip
 
 
+STUDY_SETTINGS = ("lr", "beta1", "d_lr_scale", "real_label", "g_loss", "epochs", "batch_size", "latent")
+
+
+def gan_study_table(runs):
+    """results/gan_study.md: each study run's settings that differ from the baseline's (runs[0]), its FID and
+    class balance, and the last epoch's D(x) and D(G(z))."""
+    base = runs[0]["config"]
+    lines = ["| run | changed from the baseline | FID | KL(classes \\|\\| uniform), nats | D(x), D(G(z)) last epoch |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for r in runs:
+        changed = [f"{k} {r['config'][k]}" for k in STUDY_SETTINGS if r["config"].get(k) != base.get(k)]
+        h, m = r["history"], r["metrics"]
+        lines.append(f"| `{r['run']}` | {', '.join(changed) or '(the baseline)'} | {m['fid']:.2f} | "
+                     f"{m['class_uniformity']:.3f} | {h['train_d_real'][-1]:.3f}, {h['train_d_fake'][-1]:.3f} |")  # fmt: skip
+    (RESULTS / "gan_study.md").write_text("\n".join(lines) + "\n")
+
+
 def gan_study(records, baseline="torch-gan-mlp-z64"):
     runs = [r for r in records if r["run"] == baseline] + [
         r for r in records if r.get("group") == "gan-study"
@@ -159,6 +177,7 @@ def gan_study(records, baseline="torch-gan-mlp-z64"):
     if len(runs) < 2:
         print("gan_study.png skipped: no GAN study records")
         return
+    gan_study_table(runs)
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
