@@ -13,5 +13,5 @@ epochs = 20
 nll_k = 5000
 nll_images = 1000
 group = "nll"
-save_weights = True
+save_weights = False  # 6 MB, kept out of git: rerun with --save_weights=true to keep the weights
 fid_samples = 0  # FID is measured on the continuous-pixel runs
