@@ -57,7 +57,7 @@ def draw_samples(record, model, n=64):
     """A VAE decodes seeded z ~ N(0, I) to pixel means; a GAN generates from seeded z."""
     latent = record["config"]["latent"]
     z = np.random.default_rng(GRID_SEED).standard_normal((n, latent), dtype=np.float32)
-    images = model.decode(z) if is_vae(record) else model.sample(z)
+    images = model.sample(z)
     return images.reshape(n, 28, 28)
 
 

@@ -177,8 +177,9 @@ def samples(model, n, latent, seed, batch_size=1000):
     """n samples (N, 28, 28) in [0, 1] from seeded z ~ N(0, I): a GAN's G(z), a VAE's decoded mean
     sigmoid(decoder(z)) (the Bernoulli means, as a VAE's samples are shown and scored)."""
     z = np.random.default_rng([seed, SAMPLE_SEED]).standard_normal((n, latent), dtype=np.float32)
-    draw = model.decode if hasattr(model, "decode") else model.sample
-    return np.concatenate([draw(z[i : i + batch_size]) for i in range(0, n, batch_size)]).reshape(-1, 28, 28)
+    return np.concatenate([model.sample(z[i : i + batch_size]) for i in range(0, n, batch_size)]).reshape(
+        -1, 28, 28
+    )
 
 
 def train(cfg, out_dir=None, stop_at=None):

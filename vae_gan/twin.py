@@ -98,6 +98,10 @@ class NumpyVAE(NumpyAdapter):
     def decode(self, z):
         return scratch.sigmoid(self.net.decode(z.astype(np.float32)))
 
+    def sample(self, z):
+        """A VAE's sample, as every model's: the decoded Bernoulli means (N, 784) of z."""
+        return self.decode(z)
+
     def as_torch(self):
         """A model.VAE with this model's weights (for the importance-weighted NLL, which wants torch's speed)."""
         net = model.VAE(model.VAEConfig(hidden=self.net.fc1.params["W"].shape[1], latent=self.latent))
@@ -153,6 +157,10 @@ class TorchVAE(TorchAdapter):
     def decode(self, z):
         self.net.eval()
         return torch.sigmoid(self.net.decode(self._tensor(z))).cpu().numpy()
+
+    def sample(self, z):
+        """A VAE's sample, as every model's: the decoded Bernoulli means (N, 784) of z."""
+        return self.decode(z)
 
     def as_torch(self):
         return self.net
