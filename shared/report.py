@@ -103,6 +103,11 @@ def render_table(records):
     for r in records:
         env = r.get("env", {})
         where = f"{describe_cpu(env)}, {env.get('torch_threads', '?')} threads, {env.get('device', '?')}"
+        if len(r.get("sessions", [])) > 1:
+            where = "; ".join(
+                f"session {i}: {s['machine']}, {s['threads']} threads, {format_seconds(s['wall_s'])}"
+                for i, s in enumerate(r["sessions"], 1)
+            )
         lines.append(
             f"- `{r['run']}`: `{r['command']}` (commit {r['git_commit'][:12]}, {where}, "
             f"finished {r['finished_at']})"

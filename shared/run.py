@@ -45,7 +45,7 @@ from shared.checkpoint import (
     save_torch,
     set_rng_state,
 )
-from shared.runrecord import git_commit, write_run_record
+from shared.runrecord import cpu_info, describe_cpu, git_commit, write_run_record
 from shared.threads import set_threads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,12 @@ def train_under_torchrun(train, cfg, out_dir=None):
         dist.destroy_process_group()
 
 
+def _threads():
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _unflatten(flat):
     """npz files are flat: {"model/w1": a, "meta": m} -> {"model": {"w1": a}, "meta": m}."""
     sections = {}
@@ -115,8 +121,12 @@ class Run:
         self.settings = json.dumps(settings, sort_keys=True, default=list)
         self.history, self.logger, self.generators, self.last_step = {}, None, [], None
         set_threads(getattr(cfg, "threads", 0))
+        # one entry per session: a run resumed on another machine names every machine it trained on
+        self.sessions = [
+            {"machine": describe_cpu({"cpu_info": cpu_info()}), "threads": _threads(), "wall_s": 0.0}
+        ]
         self.commit = git_commit()  # the code this process runs, whatever is committed while it trains
-        self._start = time.perf_counter()
+        self._start, self._session_start = time.perf_counter(), 0.0
 
     def elapsed(self):
         """Wall-clock seconds of this run, earlier sessions included."""
@@ -138,6 +148,8 @@ class Run:
             model.load_state_dict({k: sections.pop(k) for k in list(sections) if k not in meta["arrays"]})
             self.history = meta["history"]
             self._start -= meta["elapsed"]  # this session since Run(), plus the earlier sessions
+            self._session_start = meta["elapsed"]
+            self.sessions = meta.get("sessions", []) + self.sessions
             self.last_step = meta["last_step"]
             state = meta["state"] | sections
             where = ", ".join(f"{k} {state[k]}" for k in fresh if isinstance(state.get(k), int))
@@ -189,7 +201,7 @@ class Run:
         arrays = {k: v for k, v in state.items() if _is_arrays(v)}
         plain = {k: v for k, v in state.items() if k not in arrays}
         meta = {"state": plain, "arrays": list(arrays), "history": self.history, "settings": self.settings}
-        meta |= {"elapsed": self.elapsed(), "last_step": self.last_step}
+        meta |= {"elapsed": self.elapsed(), "last_step": self.last_step, "sessions": self._session_log()}
         sections = model.state_dict() | arrays
         extra = {"meta": json.dumps(meta), "rng": rng_state(self.generators)}
         if self.impl == "numpy":
@@ -197,6 +209,11 @@ class Run:
             save_npz(self.resume_path, flat | extra)
         else:
             save_torch(self.resume_path, sections | extra)
+
+    def _session_log(self):
+        """self.sessions with this session's wall time brought up to now."""
+        now = self.sessions[-1] | {"wall_s": round(self.elapsed() - self._session_start, 2)}
+        return self.sessions[:-1] + [now]
 
     def close(self):
         """Close the TensorBoard logs (finish does it; call it when a loop leaves early)."""
@@ -239,5 +256,6 @@ class Run:
             notes=notes,
             results_dir=self.dir / "results",
             commit=self.commit,
+            sessions=self._session_log(),
         )
         return path

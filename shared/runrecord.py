@@ -146,13 +146,15 @@ def write_run_record(
     notes=None,
     results_dir=None,
     commit=None,
+    sessions=None,
 ):
     """Write `<project>/results/<run>.json` and return its path.
 
     impl: "numpy" or "torch"; metrics: final figures (accuracies as fractions, e.g. test_acc);
     history: per-epoch/per-eval figures, e.g. {"epoch": [...], "val_loss": [...]}; params: parameter count;
     config: every hyperparameter (a dict or dataclass); group: the REPORT table it belongs to; commit: the code's
-    git_commit() when the run started (default: now; the two differ when commits land while a run trains).
+    git_commit() when the run started (default: now; the two differ when commits land while a run trains);
+    sessions: [{machine, threads, wall_s}] per session, kept in the record when the run took more than one.
     """
     if impl not in ("numpy", "torch"):
         raise ValueError(f"impl must be 'numpy' or 'torch', not {impl!r}")
@@ -179,6 +181,8 @@ def write_run_record(
         "notes": notes,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if sessions and len(sessions) > 1:
+        record["sessions"] = sessions
     out = Path(results_dir) if results_dir else ROOT / project / "results"
     path = out / f"{run}.json"
     text = json.dumps(_plain(record), indent=1) + "\n"

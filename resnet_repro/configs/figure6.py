@@ -1,11 +1,13 @@
-# Figure 6 on a schedule 4 times shorter than the paper's (16k iterations, lr / 10 at 8k and 12k), evaluated every
-# 500 iterations; the four networks by flags:
+# Figure 6 on a schedule 8 times shorter than the paper's (8k iterations of 128, 23 epochs, lr / 10 at 4k and 6k),
+# evaluated every 250 iterations; the four networks by flags:
 #   --depth=20 --plain=true --run=fig6-plain20     --depth=56 --plain=true --run=fig6-plain56
 #   --depth=20 --run=fig6-resnet20                  --depth=56 --run=fig6-resnet56
 # What must show: plain-56 trains to a higher training error than plain-20 (degradation), ResNet-56 to a lower
-# one than ResNet-20.
-iterations = 16000
-milestones = (8000, 12000)
-eval_every = 500
+# one than ResNet-20. About 13 minutes for a 20-layer network and 35 for a 56-layer one on a Zen 5's 2 threads
+# (bf16 autocast), 1.6 hours for the four: short enough to finish in one session, where the paper's 64k would
+# take 13 hours and have to be carried across several.
+iterations = 8000
+milestones = (4000, 6000)
+eval_every = 250
 bf16 = True
 group = "figure6"

@@ -126,3 +126,30 @@ def test_the_record_names_the_commit_the_run_started_from(tmp_path, monkeypatch)
     monkeypatch.setattr(shared.run, "git_commit", lambda: "b" * 40)
     path = run.finish(model, model_name="toy", dataset="none", metrics={"val_acc": 0.5})
     assert json.loads(path.read_text())["git_commit"] == "a" * 40
+
+
+def test_a_run_over_several_sessions_names_each_machine(tmp_path, monkeypatch):
+    """A run resumed on another machine keeps one entry per session (machine, threads, wall time) in its record;
+    a run of one session keeps none (its env says where it ran)."""
+    import shared.run
+
+    monkeypatch.setattr(shared.run, "describe_cpu", lambda env: "first machine")
+    run, model = Run("toy", Cfg(), tmp_path), Toy("numpy")
+    run.resume(model, epoch=0)
+    time.sleep(0.1)
+    run.checkpoint(model, {"epoch": 1})
+
+    monkeypatch.setattr(shared.run, "describe_cpu", lambda env: "second machine")
+    again = Run("toy", Cfg(threads=1), tmp_path)
+    again.resume(model, epoch=0)
+    record = json.loads(again.finish(model, model_name="toy", dataset="none", metrics={}).read_text())
+    first, second = record["sessions"]
+    assert first["machine"] == "first machine" and second["machine"] == "second machine"
+    assert first["wall_s"] >= 0.1 and second["threads"] == 1
+    assert first["wall_s"] + second["wall_s"] == pytest.approx(record["wall_time_s"], abs=0.05)
+
+    single = Run("toy", Cfg(resume=False), tmp_path / "single")
+    single.resume(model, epoch=0)
+    assert "sessions" not in json.loads(
+        single.finish(model, model_name="toy", dataset="none", metrics={}).read_text()
+    )
