@@ -268,7 +268,7 @@ vae_gan-study-b:
 RESNET := $(PY) -m resnet_repro.train
 # ResNet-20 on the paper's recipe with a schedule 8/3 shorter (configs/resnet20_short.py), on both cores; then the
 # NumPy ResNet-8 and its PyTorch twin side by side, one thread each.
-resnet_repro: setup ## CIFAR-10 ResNets: ResNet-20 on a shortened paper schedule, the NumPy/PyTorch ResNet-8 twins, REPORT.md (not timed yet; FAST=1: ~4 min)
+resnet_repro: setup ## CIFAR-10 ResNets: ResNet-20 on a shortened paper schedule, the NumPy/PyTorch ResNet-8 twins, REPORT.md (54 min on a Zen 5; FAST=1: ~4 min)
 ifeq ($(FAST),1)
 	$(RESNET) --config=resnet_repro/configs/fast.py --threads=2 --progress=false
 	$(RESNET) --config=resnet_repro/configs/resnet8_twins.py --impl=numpy --run=fast-numpy-resnet8 --group=fast \
