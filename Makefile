@@ -291,7 +291,7 @@ resnet_repro-torch:
 PAPER := $(RESNET) --config=resnet_repro/configs/paper.py --bf16=true --threads=2 --progress=false
 FIG6 := $(RESNET) --config=resnet_repro/configs/figure6.py --threads=2 --progress=false
 # Hours on a 2-core CPU: every run checkpoints every 2,000 iterations and resumes when its command is rerun.
-study-resnet_repro: setup ## Table 6 (the paper's recipe at each depth) and Figure 6 (8k iterations, ~1.6 h); hours, resumable
+study-resnet_repro: setup ## Table 6 (the paper's recipe at each depth) and Figure 6 (8k iterations, ~2 h); hours, resumable
 	$(PAPER)
 	$(PAPER) --depth=32 --run=resnet32
 	$(PAPER) --depth=44 --run=resnet44
